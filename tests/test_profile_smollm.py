@@ -45,3 +45,14 @@ def test_profile_real_nemo_gym_rows(smollm, nemo_gym_dir: Path, tmp_path: Path) 
         assert len(r["scores"]) == 2 and None not in r["scores"]  # tool_call is deterministic: no errors
         assert r["metadata"]["verifier"] == "tool_call" and r["policy"] == "hf:smollm2-135m"
         assert 1500 < r["metadata"]["context"]["used_tokens"] <= 8192 - 24
+
+
+def test_docs_policies_example_runs() -> None:
+    """The Python example of docs/policies.md runs as written."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "policies.md").read_text()
+    [code] = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "HFPolicy(" in b]
+    ns: dict = {}
+    exec(compile(code, "docs/policies.md", "exec"), ns)  # noqa: S102 - our own documentation
+    assert [len(x) for x in ns["lps"]] == [len(ns["c1"].token_ids), len(ns["c2"].token_ids)]

@@ -47,6 +47,7 @@ class ModelConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = _f(
         "float32", "Parameter dtype. Keep float32 on CPU (bf16 matmuls are slow there)."
     )
+    num_threads: int = _f(0, "Torch CPU threads (0 = torch's default; 1 is faster on a machine shared with other jobs).")
     seed: int = _f(0, "Seed of data order, sampling and initialisation (LoRA).")
     max_steps: int = _f(20, "Optimiser steps to run (GRPO: one step = one batch of pivots).")
     lr: float = _f(1e-5, "AdamW learning rate (constant after warm-up).")
@@ -78,6 +79,7 @@ class ModelConfig:
     # -- checks -----------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the field and how to fix it."""
+        _check(self.num_threads >= 0, "num_threads", self.num_threads, "must be >= 0 (0 = default)", "num_threads = 0")
         _check(self.lr > 0, "lr", self.lr, "must be > 0", "lr = 1e-5")
         _check(self.lr_warmup_steps >= 0, "lr_warmup_steps", self.lr_warmup_steps, "must be >= 0", "lr_warmup_steps = 0")
         _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0", "weight_decay = 0.0")

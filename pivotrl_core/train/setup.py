@@ -66,6 +66,8 @@ def build_model(cfg: ModelConfig, model_path: str | None = None) -> tuple[Any, A
     from ..policies.models import load_model, load_tokenizer
 
     hf_logging.disable_progress_bar()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
     name = model_path or cfg.model
     tokenizer = load_tokenizer(name)
     model = load_model(name, device=cfg.device, dtype=cfg.dtype)

@@ -40,6 +40,7 @@ def _seed_result(seed: int, outcomes: list[dict[str, Any]], seconds: float) -> d
         "pass^1": sum(o["success"] for o in outcomes) / n,
         "db_match": sum(o["db_match"] for o in outcomes) / n,
         "info_given": sum(o["info_given"] for o in outcomes) / n,
+        "authenticated": sum(o["authenticated"] for o in outcomes) / n,
         "mean_turns": statistics.fmean(o["turns"] for o in outcomes),
         "by_kind": {k: {"n": kinds[k], "passed": wins[k]} for k in sorted(kinds)},
         "terminations": dict(Counter(o["termination"] for o in outcomes)),
@@ -61,9 +62,10 @@ def episodes(
     """Play ``n_tasks`` held-out tasks per seed; return pass^1 (mean and std over seeds).
 
     Returns ``{"benchmark", "policy", "pass^1", "pass^1_std", "pass^1_min", "pass^1_max",
-    "mean_turns", "n_tasks", "seeds": [per-seed results]}``; each per-seed result has
-    ``pass^1``, ``db_match``, ``info_given``, ``mean_turns``, ``by_kind``, ``terminations``
-    and the outcome of every task. ``pass^1_std`` is the sample standard deviation over seeds
+    "mean_turns", "authenticated", "n_tasks", "seeds": [per-seed results]}``; each per-seed
+    result has ``pass^1``, ``db_match``, ``info_given``, ``authenticated`` (share of episodes
+    where a look-up found the customer: partial progress), ``mean_turns``, ``by_kind``,
+    ``terminations`` and the outcome of every task. ``pass^1_std`` is the sample standard deviation over seeds
     (0 for one seed). Sampling defaults to :data:`DEFAULT_SAMPLING`; its ``seed`` is offset by
     the benchmark seed so runs are reproducible where the backend allows it.
     """
@@ -92,6 +94,7 @@ def episodes(
         "pass^1_min": min(rates),
         "pass^1_max": max(rates),
         "mean_turns": statistics.fmean(r["mean_turns"] for r in per_seed),
+        "authenticated": statistics.fmean(r["authenticated"] for r in per_seed),
         "seeds": per_seed,
     }
 

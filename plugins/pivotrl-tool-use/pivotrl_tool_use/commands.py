@@ -107,6 +107,6 @@ def episodes_command(policy_name: str, model: str | None, n_tasks: int, seeds: s
             json.dump(result, fh, indent=2)
     for r in result["seeds"]:
         click.echo(f"seed {r['seed']}: pass^1 {r['pass^1']:.3f} (db {r['db_match']:.2f}, info {r['info_given']:.2f}, "
-                   f"{r['mean_turns']:.1f} turns, {r['seconds']:.0f}s)")
+                   f"auth {r['authenticated']:.2f}, {r['mean_turns']:.1f} turns, {r['seconds']:.0f}s)")
     click.echo(f"pass^1 {result['pass^1']:.3f} +- {result['pass^1_std']:.3f} over {len(result['seeds'])} seeds "
                f"({result['n_tasks']} tasks each)")

@@ -79,13 +79,21 @@ class Episode:
             self.termination = "max_turns"
 
     def outcome(self) -> dict[str, Any]:
-        """Success = the final database equals the expected one and every required fact was said."""
+        """Success = the final database equals the expected one and every required fact was said.
+
+        Also reported: ``db_match``, ``info_given`` and ``authenticated`` (partial progress).
+        """
         said = "\n".join(m.content or "" for m in self.messages if m.role == "assistant")
         missing = missing_facts(self.task.must_say, said)
         db_match = canonical_json(self.db) == canonical_json(expected_db(self.task))
         return {"task_id": self.task.id, "kind": self.task.kind, "success": db_match and not missing,
-                "db_match": db_match, "info_given": not missing, "turns": self.agent_turns,
-                "termination": self.termination}
+                "db_match": db_match, "info_given": not missing, "authenticated": self.authenticated(),
+                "turns": self.agent_turns, "termination": self.termination}
+
+    def authenticated(self) -> bool:
+        """Whether a look-up found the customer's user id (a partial-progress signal)."""
+        return any(m.role == "tool" and (m.name or "").startswith("find_user") and m.content == self.task.user_id
+                   for m in self.messages)
 
     def to_trajectory(self, traj_id: str, **meta: Any) -> Trajectory:
         """The transcript as a trajectory whose metadata lets a verifier replay it."""

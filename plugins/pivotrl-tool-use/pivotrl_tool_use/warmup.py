@@ -114,9 +114,30 @@ def _build(target: Path, settings: WarmupSettings, progress: bool) -> dict[str, 
     return info
 
 
-def warmup_model(settings: WarmupSettings | None = None, *, force: bool = False, progress: bool = True) -> str:
-    """Return the folder of the format-warmed model, building it on first use."""
+def warmup_model(
+    settings: WarmupSettings | None = None,
+    *,
+    model: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+    **overrides: Any,
+) -> str:
+    """Return the folder of the format-warmed model, building it on first use.
+
+    ``model`` (the base model) and ``overrides`` (any :class:`WarmupSettings` field, e.g.
+    ``n_trajectories=24``) adjust the default settings; ``force`` rebuilds.
+    """
     settings = settings or WarmupSettings()
+    if model is not None:
+        overrides["base_model"] = model
+    if overrides:
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(WarmupSettings)}
+        if unknown:
+            from pivotrl_core.errors import ConfigError
+
+            raise ConfigError(f"unknown warm-up setting(s) {', '.join(sorted(unknown))}; "
+                              f"known: {', '.join(f.name for f in dataclasses.fields(WarmupSettings))}")
+        settings = dataclasses.replace(settings, **overrides)
     target = warmup_dir(settings)
     if (target / "warmup.json").exists() and not force:
         return str(target)

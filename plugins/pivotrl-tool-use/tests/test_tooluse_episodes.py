@@ -93,11 +93,11 @@ def test_customer_gives_up_after_three_unhelpful_answers():
 
 def test_episodes_benchmark_scores_the_expert_1_and_garbage_0():
     good = episodes(ExpertPolicy(), n_tasks=15, seeds=(1001, 1002, 1003))
-    assert good["pass^1"] == 1.0 and good["pass^1_std"] == 0.0
+    assert good["pass^1"] == 1.0 and good["pass^1_std"] == 0.0 and good["authenticated"] == 1.0
     assert [r["seed"] for r in good["seeds"]] == [1001, 1002, 1003]
     assert all(len(r["tasks"]) == 15 and r["mean_turns"] > 2 for r in good["seeds"])
     bad = episodes(GarbagePolicy(), n_tasks=15, seeds=(1001, 1002), max_turns=8)
-    assert bad["pass^1"] <= 0.1 and bad["pass^1_max"] <= 0.15
+    assert bad["pass^1"] <= 0.1 and bad["pass^1_max"] <= 0.15 and bad["authenticated"] == 0.0
     assert {"pass^1", "pass^1_std", "pass^1_min", "pass^1_max", "mean_turns", "n_tasks"} <= set(bad)
 
 

@@ -304,7 +304,10 @@ def evaluate(
     if benchmark and not domain:
         raise ConfigError("--benchmark needs --domain to find the adapter, e.g. --domain tool-use --benchmark episodes")
     t0 = time.perf_counter()
-    policy = get_registry().policy("hf", model=model, **(policy_options or {})) if isinstance(model, str) else model
+    if isinstance(model, str):  # held-out turns and episodes share prefixes: prefill each once
+        policy = get_registry().policy("hf", model=model, **{"prefix_cache": 8, **(policy_options or {})})
+    else:
+        policy = model
     sampling = sampling or SamplingParams(temperature=0.0, max_new_tokens=96)
     doc: dict[str, Any] = {"model": model if isinstance(model, str) else getattr(policy, "model_id", "policy"),
                            "domain": domain, "seeds": list(seeds) if seeds else None, "timing": {}}

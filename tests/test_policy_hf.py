@@ -103,10 +103,11 @@ def test_shared_prefix_decoding_equals_expanded_cache(tiny_model_path: str, poli
     expanded = HFPolicy(tiny_model_path, batch_size=64, prefill_chunk=16, shared_prefix=False)
     assert policy.shared_prefix and not expanded.shared_prefix
     sp = SamplingParams(temperature=0.7, max_new_tokens=16, seed=4)
-    a, b = policy.sample(_prompts(), 5, sp), expanded.sample(_prompts(), 5, sp)
-    for ca, cb in zip([c for o in a for c in o], [c for o in b for c in o], strict=True):
-        assert ca.token_ids == cb.token_ids
-        torch.testing.assert_close(torch.tensor(ca.logprobs), torch.tensor(cb.logprobs), atol=1e-4, rtol=1e-4)
+    for n in (5, 1):  # n = 1: one row per prompt, the batched path (rows finish at different steps)
+        a, b = policy.sample(_prompts(), n, sp), expanded.sample(_prompts(), n, sp)
+        for ca, cb in zip([c for o in a for c in o], [c for o in b for c in o], strict=True):
+            assert ca.token_ids == cb.token_ids
+            torch.testing.assert_close(torch.tensor(ca.logprobs), torch.tensor(cb.logprobs), atol=1e-4, rtol=1e-4)
 
 
 def test_prefix_cache_reuses_prefills_and_changes_nothing(tiny_model_path: str, policy: HFPolicy) -> None:
@@ -122,6 +123,31 @@ def test_prefix_cache_reuses_prefills_and_changes_nothing(tiny_model_path: str, 
     assert [c.token_ids for c in first[0]] == [c.token_ids for c in reference[0]]
     cached.sample(_prompts()[:1], 1, sp)  # evicted (least recently used): prefilled again
     assert cached.stats["prefill_tokens"] > prefilled
+
+
+def test_prefix_cache_reuses_the_longest_common_prefix(tiny_model_path: str, policy: HFPolicy) -> None:
+    """Turns of one conversation: each prompt extends the last; only the new tokens are prefilled."""
+    cached = HFPolicy(tiny_model_path, batch_size=64, prefill_chunk=16, prefix_cache=4)
+    turns = [Message("system", "You help customers. " * 4), Message("user", "Where is my order #W123?"),
+             Message("assistant", "Let me look it up."), Message("user", "Thanks, it is urgent. " * 3),
+             Message("assistant", "It ships today."), Message("user", "And can I change the address?")]
+    prompts = [Prompt(tuple(turns[:n]), TOOLS) for n in (2, 4, 6)]
+    sp = SamplingParams(temperature=0.8, max_new_tokens=10, seed=5)
+    lengths = [len(cached.prepare(p, sp.max_new_tokens).ids) for p in prompts]
+    got = [cached.sample([p], 2, sp)[0] for p in prompts]  # one call per turn, as an episode does
+    assert cached.stats["reused_prefix_tokens"] >= lengths[0] + lengths[1] - 2
+    assert cached.stats["prefill_tokens"] <= lengths[2] + 2  # about the last prompt's length, not the sum
+    assert len(cached.prefix_store.items) == 1  # shorter prompts were prefixes of the last: dropped
+    want = policy.sample(prompts, 2, sp)
+    for a, b in zip(got, want, strict=True):
+        assert [c.token_ids for c in a] == [c.token_ids for c in b]
+        for ca, cb in zip(a, b, strict=True):
+            torch.testing.assert_close(torch.tensor(ca.logprobs), torch.tensor(cb.logprobs), atol=1e-4, rtol=1e-4)
+    # a prompt sharing only the system prompt reuses that part and nothing more
+    other = Prompt((turns[0], Message("user", "Something else entirely.")), TOOLS)
+    before = cached.stats["reused_prefix_tokens"]
+    assert [c.token_ids for c in cached.sample([other], 1, sp)[0]] == [c.token_ids for c in policy.sample([other], 1, sp)[0]]
+    assert 16 <= cached.stats["reused_prefix_tokens"] - before < len(cached.prepare(other, 10).ids)
 
 
 def test_greedy_and_tiny_top_p_agree(policy: HFPolicy) -> None:
@@ -142,6 +168,18 @@ def test_stops_at_end_of_turn_and_parses_tool_calls(memorized: HFPolicy) -> None
     call = out[0][0].message.tool_calls[0]
     assert (call.name, call.arguments) == ("get_order", {"order_id": "W123"})
     assert out[1][0].message.content == TEXT_ANSWER and not out[1][0].message.tool_calls
+
+
+def test_one_row_per_prompt_decoding_with_rows_finishing_early(memorized: HFPolicy) -> None:
+    """Greedy n = 1 takes the batched path; a finished row leaves and the others read their own prompt."""
+    expanded = HFPolicy(memorized.model, tokenizer=memorized.tokenizer, shared_prefix=False)
+    prompts = [TOOL_PROMPT, TEXT_PROMPT, *_prompts()]
+    sp = SamplingParams(temperature=0, max_new_tokens=40)
+    a, b = memorized.sample(prompts, 1, sp), expanded.sample(prompts, 1, sp)
+    assert len({len(o[0].token_ids) for o in a}) > 1  # rows finished at different steps
+    assert [o[0].token_ids for o in a] == [o[0].token_ids for o in b]
+    for ca, cb in zip(a, b, strict=True):
+        torch.testing.assert_close(torch.tensor(ca[0].logprobs), torch.tensor(cb[0].logprobs), atol=1e-4, rtol=1e-4)
 
 
 def test_stop_strings_end_the_sample(memorized: HFPolicy) -> None:

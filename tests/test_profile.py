@@ -158,7 +158,8 @@ def test_early_stop_run_reports_saved_samples(plugin, tiny_policy, tmp_path: Pat
     # several rounds per candidate, but each prompt was prefilled once (kept between rounds)
     assert any(r["metadata"]["rounds"] > 1 for r in rows) and tiny_policy.prefix_store is None
     prompt_tokens = sum(r["metadata"]["context"]["used_tokens"] for r in rows)
-    assert tiny_policy.stats["prefill_tokens"] - before == prompt_tokens
+    # (at most one token more per prompt: one whose cache a longer prompt extending it replaced)
+    assert tiny_policy.stats["prefill_tokens"] - before <= prompt_tokens + len(rows)
     for r in rows:
         es = r["metadata"]["early_stop"]
         vals = r["scores"]

@@ -179,6 +179,31 @@ def test_sampling_shares_each_prompt_and_matches_the_hf_backend(tiny_model_path,
             assert c.logprobs == pytest.approx(r.logprobs, abs=1e-4)
 
 
+def test_rows_that_finish_early_leave_the_decode_and_change_nothing(tiny_model_path, tmp_path) -> None:
+    from pivotrl_core.policies.base import Prompt
+    from pivotrl_core.train.rollout import rollout_prompt
+    from pivotrl_core.train.sampler import sample_shared
+
+    model, tok = build_model(config(tiny_model_path))
+    policy = make_policy(model, tok, 512)
+    policy.stop_ids = frozenset(range(0, model.config.vocab_size, 4))  # rows stop at different steps
+    cands = _candidates(tmp_path, 3)
+    sampling = SamplingParams(max_new_tokens=12, seed=3)
+    prompts = [Prompt(rollout_prompt(c).messages, c.tools) for c in cands]
+    reference = policy.sample(prompts, 6, sampling)  # the hf backend: one row at a time leaves its batch
+    ids = [policy.prepare(p, sampling.max_new_tokens).ids for p in prompts]
+    got = sample_shared(model, ids, 6, sampling, policy.stop_ids, tok.pad_token_id or 0, boundary=1)
+    assert len({len(t) for g in got for t in g.tokens}) > 3
+    for g, ref in zip(got, reference, strict=True):
+        assert g.tokens == [list(c.token_ids) for c in ref]
+        for lp, r in zip(g.logprobs, ref, strict=True):
+            assert lp == pytest.approx(r.logprobs, abs=1e-4)
+        # boundary states of the tokens each row fed back (all but its last) are filled, and only those
+        for row, toks in enumerate(g.tokens):
+            assert bool(g.h_comp[row, : len(toks) - 1].abs().sum(-1).gt(0).all())
+            assert not bool(g.h_comp[row, len(toks) - 1 :].abs().sum())
+
+
 def test_a_group_with_identical_rewards_contributes_no_gradient(tiny_model_path, tmp_path) -> None:
     model, groups = _rollouts(tiny_model_path, tmp_path)
     rewards = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])

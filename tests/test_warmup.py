@@ -50,7 +50,7 @@ def test_an_interrupted_warmup_resumes(tiny_model_path, tmp_path, monkeypatch) -
     import pivotrl_core.train.sft as sft
 
     monkeypatch.setenv("PIVOTRL_CACHE", str(tmp_path))
-    s = settings(tiny_model_path, n_trajectories=3)
+    s = settings(tiny_model_path, n_trajectories=6)
     real = sft.train_sft
     calls = []
 

@@ -24,6 +24,7 @@ from ..types import Message, ToolCall
 
 __all__ = [
     "CHATML_TEMPLATE",
+    "RENDER_VERSION",
     "end_of_turn",
     "fit_to_context",
     "parse_completion",
@@ -39,10 +40,14 @@ CHATML_TEMPLATE = (
     "{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
+#: Bumped whenever the fallback rendering changes (caches of models trained on it include it).
+RENDER_VERSION = 2
+
 TOOL_INSTRUCTION = (
-    "You can call tools. To call one, answer with exactly "
-    '<tool_call>{{"name": "<tool name>", "arguments": {{...}}}}</tool_call> and nothing else. '
-    "To talk to the user, answer in plain text.\nTools:\n{tools}"
+    "To call a tool, answer only "
+    '<tool_call>{{"name": "<tool>", "arguments": {{...}}}}</tool_call>. '
+    "To talk to the user, answer in plain text.\n"
+    "Tools (argument type is string unless given; ? marks an optional argument):\n{tools}"
 )
 
 _TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
@@ -68,20 +73,32 @@ def end_of_turn(tokenizer: Any) -> str:
     return tokenizer.eos_token or ""
 
 
-def _compact_tool(tool: dict[str, Any]) -> dict[str, Any]:
+def _arg_text(name: str, schema: Any, required: bool) -> str:
+    text = name + ("" if required else "?")
+    if not isinstance(schema, dict):
+        return text
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum and len(enum) <= 6:
+        return text + ": " + "|".join(json.dumps(v, ensure_ascii=False) for v in enum)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = "|".join(str(k) for k in kind)
+    return text + (f": {kind}" if kind and kind != "string" else "")
+
+
+def _tool_line(tool: dict[str, Any]) -> str:
+    """One tool as a signature line: ``name(arg, other?: integer): first line of the description``."""
     fn = tool.get("function", tool)
     params = fn.get("parameters") or {}
     props = params.get("properties") or {}
-    return {
-        "name": fn.get("name"),
-        "description": (fn.get("description") or "").strip().split("\n")[0],
-        "parameters": {k: (v.get("type") if isinstance(v, dict) else v) for k, v in props.items()},
-        "required": params.get("required", []),
-    }
+    required = set(params.get("required") or [])
+    args = ", ".join(_arg_text(k, v, k in required) for k, v in props.items())
+    description = (fn.get("description") or "").strip().split("\n")[0]
+    return f"{fn.get('name')}({args})" + (f": {description}" if description else "")
 
 
 def _tools_text(tools: Sequence[dict[str, Any]]) -> str:
-    return "\n".join(json.dumps(_compact_tool(t), ensure_ascii=False) for t in tools)
+    return "\n".join(_tool_line(t) for t in tools)
 
 
 def _call_text(tc: ToolCall) -> str:

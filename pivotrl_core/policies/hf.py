@@ -65,8 +65,8 @@ class HFPolicy:
     minus ``max_new_tokens``). ``shared_prefix`` (default: whenever the attention is plain
     causal attention) decodes the K samples of a prompt over ONE copy of its KV cache
     (:mod:`~pivotrl_core.policies.shared_prefix`); ``False`` expands the cache to K rows.
-    ``prefix_cache=N`` keeps the prefill of the last N prompts for reuse
-    (:mod:`~pivotrl_core.policies.prefix_store`).
+    ``prefix_cache=N`` keeps the prefill of up to N prompts; later prompts reuse the longest
+    common token prefix (:mod:`~pivotrl_core.policies.prefix_store`; frozen models only).
     """
 
     name = "hf"
@@ -118,7 +118,8 @@ class HFPolicy:
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30)
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        self.stats = {"prompts": 0, "skipped": 0, "truncated": 0, "prefill_tokens": 0, "new_tokens": 0}
+        self.stats = {"prompts": 0, "skipped": 0, "truncated": 0, "prefill_tokens": 0, "reused_prefix_tokens": 0,
+                      "new_tokens": 0}
 
     @property
     def model_id(self) -> str:

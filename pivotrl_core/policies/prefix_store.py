@@ -1,8 +1,19 @@
-"""Prefill for shared-prefix decoding, optionally reusing earlier prefills of the same prompt.
+"""Prefill for shared-prefix decoding, optionally reusing earlier prefills (prefix caching).
 
-``HFPolicy(prefix_cache=N)`` keeps the keys/values (and last logits) of the N most recently
-prefilled prompts. A prompt sampled again (the rounds of ``pivotrl profile --early-stop``) then
-skips its prefill, the dominant cost for long prompts. ``N = 0`` (the default) keeps nothing.
+``HFPolicy(prefix_cache=N)`` keeps the keys/values (and last logits) of up to N prefilled
+prompts. A new prompt reuses the longest common token prefix it has with any kept prompt and
+prefills only the rest:
+
+* a prompt sampled again (the rounds of ``pivotrl profile --early-stop``) skips its prefill;
+* the candidates of one trajectory (turn 2, 4, 6, ...) are prefixes of one another, and every
+  candidate of a domain starts with the same system prompt and tool list, so profiling and
+  evaluating a file of candidates prefills little more than each trajectory once;
+* an episode (the tool-use benchmark) re-sends its growing transcript every turn.
+
+On CPU prefill is the dominant cost for long prompts. A kept prompt that is a prefix of a newly
+kept one is dropped (the longer one serves every lookup it served), so N entries hold about N
+trajectories. Use it only with a frozen model: the keys/values of a model being trained go stale.
+``N = 0`` (the default) keeps nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +40,22 @@ class PrefixEntry:
     logits: torch.Tensor  # (V,) logits after the last prompt token
 
 
+#: Fewest shared tokens worth a separate continuation prefill instead of a batched full one.
+MIN_REUSE = 16
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    lo = 0
+    step = 256
+    while lo + step <= n and a[lo : lo + step] == b[lo : lo + step]:  # compare in blocks first
+        lo += step
+    while lo < n and a[lo] == b[lo]:
+        lo += 1
+    return lo
+
+
 class PrefixStore:
     """A small LRU of :class:`PrefixEntry` keyed by the prompt's token ids."""
 
@@ -36,6 +63,18 @@ class PrefixStore:
         self.size = size
         self.items: OrderedDict[tuple[int, ...], PrefixEntry] = OrderedDict()
         self.hits = 0
+        self.reused_tokens = 0
+
+    def longest(self, ids: tuple[int, ...]) -> tuple[PrefixEntry | None, int]:
+        """The kept entry sharing the longest prefix with ``ids`` and that length (< len(ids))."""
+        best, best_n, best_key = None, 0, None
+        for key, entry in self.items.items():
+            n = min(common_prefix_length(key, ids), len(ids) - 1)  # >= 1 token left to get logits
+            if n > best_n:
+                best, best_n, best_key = entry, n, key
+        if best_key is not None:
+            self.items.move_to_end(best_key)
+        return best, best_n
 
     def get(self, ids: tuple[int, ...]) -> PrefixEntry | None:
         entry = self.items.get(ids)
@@ -45,6 +84,8 @@ class PrefixStore:
         return entry
 
     def put(self, ids: tuple[int, ...], entry: PrefixEntry) -> None:
+        for key in [k for k in self.items if len(k) <= len(ids) and ids[: len(k)] == k]:
+            del self.items[key]  # a prefix of the new prompt: the new entry serves its lookups
         self.items[ids] = entry
         self.items.move_to_end(ids)
         while len(self.items) > self.size:
@@ -66,17 +107,45 @@ def prefill_shared(policy: HFPolicy, ids_list: Sequence[Sequence[int]]) -> Prefi
         return [x.keys for x in cache.layers], [x.values for x in cache.layers], mask, logits
     keys_of = [tuple(int(t) for t in ids) for ids in ids_list]
     found = {k: e for k in keys_of if (e := store.get(k)) is not None}
-    missing = list(dict.fromkeys(k for k in keys_of if k not in found))
-    if missing:
-        input_ids, mask = _left_pad(missing, pad, policy.device)
-        cache, logits = _prefill(policy, input_ids, mask)
-        width = input_ids.shape[1]
-        for j, k in enumerate(missing):
-            cut = width - len(k)
-            found[k] = PrefixEntry([x.keys[j, :, cut:].clone() for x in cache.layers],
-                                   [x.values[j, :, cut:].clone() for x in cache.layers], logits[j].clone())
-            store.put(k, found[k])
+    policy.stats["reused_prefix_tokens"] += sum(len(k) for k in found)
+    # one prompt at a time, shortest first (turns of a conversation are prefixes of later turns):
+    # each reuses what the store holds, then joins it for the next
+    for k in sorted(dict.fromkeys(k for k in keys_of if k not in found), key=len):
+        entry, n = store.longest(k)
+        if entry is None or n < MIN_REUSE:
+            entry, n = None, 0
+        found[k] = _extend(policy, entry, n, k)
+        store.reused_tokens += n
+        policy.stats["reused_prefix_tokens"] += n
+        store.put(k, found[k])
     return _assemble([found[k] for k in keys_of], [len(k) for k in keys_of], policy.device)
+
+
+def _extend(policy: HFPolicy, entry: PrefixEntry | None, n: int, ids: tuple[int, ...]) -> PrefixEntry:
+    """Prefill ``ids[n:]`` on top of the first ``n`` cached positions of ``entry`` (all of ``ids``
+    when ``entry`` is None)."""
+    from .hf_sampler import _new_cache
+
+    cache = _new_cache(policy.model, len(ids))
+    if entry is not None:
+        for layer, k, v in zip(cache.layers, entry.keys, entry.values, strict=True):
+            layer.update(k[None, :, :n], v[None, :, :n])
+    suffix = torch.tensor([ids[n:]], dtype=torch.long, device=policy.device)
+    out = None
+    for s in range(0, suffix.shape[1], policy.prefill_chunk):
+        e = min(suffix.shape[1], s + policy.prefill_chunk)
+        out = policy.model(
+            input_ids=suffix[:, s:e],
+            attention_mask=torch.ones((1, n + e), dtype=torch.long, device=policy.device),
+            position_ids=torch.arange(n + s, n + e, device=policy.device)[None],
+            use_cache=True,
+            logits_to_keep=1,
+            **{policy._cache_kw: cache},
+        )
+    assert out is not None
+    policy.stats["prefill_tokens"] += len(ids) - n
+    return PrefixEntry([x.keys[0].clone() for x in cache.layers], [x.values[0].clone() for x in cache.layers],
+                       out.logits[0, -1, :].float().clone())
 
 
 def _assemble(entries: list[PrefixEntry], lengths: list[int], device: str) -> Prefilled:

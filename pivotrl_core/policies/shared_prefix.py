@@ -36,6 +36,8 @@ class PrefixState:
     valid: torch.Tensor  # (B, L) bool: False at left padding
     row_prompt: torch.Tensor  # (R,) prompt index of each live row
     groups: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+    one_row_each: bool = False  # every live row reads a different prompt (greedy, n = 1)
+    rows_are_prompts: bool = False  # ... and row i reads prompt i
 
     def __post_init__(self) -> None:
         self.regroup()
@@ -49,6 +51,10 @@ class PrefixState:
         self.groups = [
             (int(b), (self.row_prompt == b).nonzero().squeeze(-1)) for b in torch.unique(self.row_prompt).tolist()
         ]
+        self.one_row_each = len(self.groups) == len(self.row_prompt)
+        n = len(self.row_prompt)
+        self.rows_are_prompts = bool(self.one_row_each and n == self.keys[0].shape[0]
+                                     and (self.row_prompt == torch.arange(n, device=self.row_prompt.device)).all())
 
 
 def shared_prefix_attention(
@@ -72,6 +78,16 @@ def shared_prefix_attention(
     q = query.view(rows, kv_heads, heads // kv_heads, dim).float()  # (R, Hkv, g, D)
     s_suffix = torch.einsum("rhgd,rhtd->rhgt", q, key.float()) * scale  # (R, Hkv, g, T)
     pk, pv = st.keys[module.layer_idx], st.values[module.layer_idx]
+    if st.one_row_each:  # one row per prompt (greedy): one batched product, no loop over prompts
+        pick = slice(None) if st.rows_are_prompts else st.row_prompt
+        ks, vs, valid = pk[pick].float(), pv[pick].float(), st.valid[pick]
+        sp = torch.einsum("rhgd,rhld->rhgl", q, ks) * scale  # (R, Hkv, g, L)
+        sp = sp.masked_fill(~valid[:, None, None, :], float("-inf"))
+        m = torch.maximum(sp.amax(-1, keepdim=True), s_suffix.amax(-1, keepdim=True))
+        ep, es = (sp - m).exp(), (s_suffix - m).exp()
+        num = torch.einsum("rhgl,rhld->rhgd", ep, vs) + torch.einsum("rhgt,rhtd->rhgd", es, value.float())
+        out = num / (ep.sum(-1, keepdim=True) + es.sum(-1, keepdim=True))
+        return out.reshape(rows, 1, heads, dim).to(query.dtype), None
     out = torch.empty_like(q)
     for b, idx in st.groups:
         qb = q[idx]

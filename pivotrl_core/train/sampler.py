@@ -94,8 +94,9 @@ def sample_shared(
     tokens: list[list[int]] = [[] for _ in range(N)]
     logps: list[list[float]] = [[] for _ in range(N)]
     done = torch.zeros(N, dtype=torch.bool)
+    q_all = logits.new_zeros((N, dec.n_heads, 1, dec.head_dim))
     for t in range(T):
-        u = torch.cat([torch.rand(n, generator=g) for g in gens])  # (N,)
+        u = torch.cat([torch.rand(n, generator=g) for g in gens])  # (N,): drawn for every row, live or not
         tok, lp = pick_tokens(logits, sampling, u.to(logits.device))
         tok_cpu, lp_cpu = tok.cpu(), lp.cpu()
         for r in (~done).nonzero().flatten().tolist():
@@ -104,15 +105,21 @@ def sample_shared(
         done |= torch.isin(tok_cpu, stops)
         if bool(done.all()) or t + 1 == T:
             break
-        x = dec.embed(tok[:, None])  # (N, 1, H)
-        rope = dec.rope(x, next_pos[:, None])
+        # finished rows leave the projections and MLPs (most of the compute); attention still runs
+        # over all B x G rows, whose shape it needs, with zero queries for finished ones
+        live = (~done).nonzero().flatten().to(dec.device)  # (R,)
+        x = dec.embed(tok[live][:, None])  # (R, 1, H)
+        rope = dec.rope(x, next_pos[live][:, None])
         for i in range(len(dec.layers)):
             if h_comp is not None and i == boundary:
-                h_comp[:, t] = x[:, 0]
+                h_comp[live, t] = x[:, 0]
             q, k, v = dec.qkv(i, x, rope)
-            own_k[i][:, :, t], own_v[i][:, :, t] = k[:, :, 0], v[:, :, 0]
-            x = dec.finish(i, x, prefix_attention(q, prefix[i], own_k[i][:, :, : t + 1], own_v[i][:, :, : t + 1], dec.scale))
-        logits = dec.logits(x[:, -1]).float()
+            own_k[i][live, :, t], own_v[i][live, :, t] = k[:, :, 0], v[:, :, 0]
+            q_all.zero_()
+            q_all[live] = q
+            attn = prefix_attention(q_all, prefix[i], own_k[i][:, :, : t + 1], own_v[i][:, :, : t + 1], dec.scale)
+            x = dec.finish(i, x, attn[live])
+        logits[live] = dec.logits(x[:, -1]).float()
         next_pos = next_pos + 1
     return _groups(prompts, n, tokens, logps, stops, hb, h_comp)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -97,7 +98,9 @@ def episodes_command(policy_name: str, model: str | None, n_tasks: int, seeds: s
 
     from .benchmark import episodes
 
-    options = {"model": model} if model else {}
+    options: dict[str, Any] = {"model": model} if model else {}
+    if policy_name == "hf":
+        options["prefix_cache"] = 8  # each turn re-sends the growing transcript: prefill only the new part
     policy = get_registry().policy(policy_name, **options)
     sampling = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens)
     result = episodes(policy, n_tasks=n_tasks, seeds=_seeds(seeds), sampling=sampling,

@@ -5,7 +5,8 @@ baseline, :func:`pivotrl_core.train.sft.train_sft`) on expert trajectories of a 
 split (``warmup``; the quickstart trains on ``train`` and evaluates on ``eval``, disjoint seed
 streams), so the reference policy pi_0 knows the format and has mixed outcomes on harder turns:
 that is what makes pivots. The result is cached under ``<cache>/warmup/tool-use-<hash>`` where
-the hash covers every setting, the base model and the world version; it is built once (under a
+the hash covers every setting, the base model, the world version and the core's prompt
+rendering version; it is built once (under a
 file lock; an interrupted build resumes from its last checkpoint) and reused afterwards.
 
 Run it by hand with ``python -m pivotrl_tool_use.warmup [--force]``.
@@ -44,9 +45,12 @@ class WarmupSettings:
     max_seq_tokens: int = 2048
 
     def key(self) -> str:
+        from pivotrl_core.policies.chat import RENDER_VERSION
+
         from .world import WORLD_VERSION
 
-        blob = json.dumps({**dataclasses.asdict(self), "world": WORLD_VERSION, "recipe": 1}, sort_keys=True)
+        blob = json.dumps({**dataclasses.asdict(self), "world": WORLD_VERSION, "render": RENDER_VERSION, "recipe": 1},
+                          sort_keys=True)
         return hashlib.blake2b(blob.encode(), digest_size=6).hexdigest()
 
 

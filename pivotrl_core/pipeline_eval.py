@@ -25,7 +25,8 @@ def evaluate_model(cfg: dict[str, Any], out: Path, model: str, kl_reference: str
     from .registry import get_registry
 
     ev, domain = cfg["eval"], cfg["run"]["domain"]
-    policy = get_registry().policy("hf", model=model, batch_size=ev["batch_size"])
+    # held-out turns share prefixes (turns of one trajectory, the system prompt): prefill each once
+    policy = get_registry().policy("hf", model=model, batch_size=ev["batch_size"], prefix_cache=8)
     sampling = SamplingParams(temperature=ev["temperature"], max_new_tokens=ev["max_new_tokens"])
     files = [c for _, _, c in heldout_sets(cfg, out).values() if count_rows(c)]
     doc = evaluate(

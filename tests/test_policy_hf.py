@@ -3,8 +3,6 @@ log-probabilities and the context rule."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from memorized_model import TEXT_ANSWER, TOOL_ANSWER, memorize
@@ -31,13 +29,7 @@ def _prompts() -> list[Prompt]:
     ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and spinning threads stall on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from memorized_model import TEXT_ANSWER, TOOL_ANSWER, memorize
 
 from pivotrl_core.policies.base import Prompt, SamplingParams
@@ -34,12 +33,7 @@ PLAIN_TOOL_PROMPT = Prompt((Message("user", "Look up order W123."),))  # answers
 GREEDY = SamplingParams(temperature=0, max_new_tokens=60)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

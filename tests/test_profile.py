@@ -9,11 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from pivot_data import make_candidates, write_candidates
 
 from pivotrl_core import early_stop
@@ -28,12 +26,7 @@ PLUGIN = Path(__file__).with_name("profile_plugin.py")
 PIVOTRL = str(Path(sys.executable).parent / "pivotrl")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

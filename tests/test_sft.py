@@ -23,13 +23,7 @@ TOOLS = ({"type": "function", "function": {"name": "get_order", "description": "
 TIMING = {"step_time", "tokens_per_s", "wall_time"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny-model ops are too small to split across threads (and a busy machine makes that slow)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trajectory(i: int) -> Trajectory:

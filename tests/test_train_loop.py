@@ -24,13 +24,7 @@ from pivotrl_core.train.setup import build_model
 TIMING = {"time_sample", "time_verify", "time_train", "step_time", "tokens_per_s", "wall_time"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny-model ops are too small to split across threads (and a busy machine makes that slow)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def parity(candidate: Candidate, action: Message) -> bool:

@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 pytest.importorskip("pivotrl_tool_use.generate", reason="the tool-use plugin is not installed")
 
 from pivotrl_tool_use.warmup import WarmupSettings, warmup_dir, warmup_model  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def settings(model: str, **over) -> WarmupSettings:

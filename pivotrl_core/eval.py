@@ -305,7 +305,10 @@ def evaluate(
         raise ConfigError("--benchmark needs --domain to find the adapter, e.g. --domain tool-use --benchmark episodes")
     t0 = time.perf_counter()
     if isinstance(model, str):  # held-out turns and episodes share prefixes: prefill each once
-        policy = get_registry().policy("hf", model=model, **{"prefix_cache": 8, **(policy_options or {})})
+        from .policies.prefix_store import DEFAULT_PREFIX_CACHE
+
+        policy = get_registry().policy("hf", model=model, **{"prefix_cache": DEFAULT_PREFIX_CACHE,
+                                                             **(policy_options or {})})
     else:
         policy = model
     sampling = sampling or SamplingParams(temperature=0.0, max_new_tokens=96)

@@ -22,11 +22,13 @@ def evaluate_model(cfg: dict[str, Any], out: Path, model: str, kl_reference: str
     """Evaluate one model as ``[eval]`` says; return the eval document."""
     from .eval import evaluate, evaluate_sets
     from .policies.base import SamplingParams
+    from .policies.prefix_store import DEFAULT_PREFIX_CACHE
     from .registry import get_registry
 
     ev, domain = cfg["eval"], cfg["run"]["domain"]
     # held-out turns share prefixes (turns of one trajectory, the system prompt): prefill each once
-    policy = get_registry().policy("hf", model=model, batch_size=ev["batch_size"], prefix_cache=8)
+    policy = get_registry().policy("hf", model=model, batch_size=ev["batch_size"],
+                                      prefix_cache=DEFAULT_PREFIX_CACHE)
     sampling = SamplingParams(temperature=ev["temperature"], max_new_tokens=ev["max_new_tokens"])
     files = [c for _, _, c in heldout_sets(cfg, out).values() if count_rows(c)]
     doc = evaluate(

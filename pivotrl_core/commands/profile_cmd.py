@@ -41,7 +41,9 @@ def _policy_options(policy: str, batch_size: int, k: int, opts: dict[str, Any], 
     options = {key: v for key, v in given.items() if v is not None}
     if policy == "hf":
         options.setdefault("batch_size", batch_size * k)  # decode rows: candidates x k
-        options.setdefault("prefix_cache", max(8, 2 * batch_size))  # candidates share prefixes (frozen model)
+        from ..policies.prefix_store import DEFAULT_PREFIX_CACHE
+
+        options.setdefault("prefix_cache", max(DEFAULT_PREFIX_CACHE, 2 * batch_size))  # candidates share prefixes (frozen model)
     options.update(opts)
     return options
 

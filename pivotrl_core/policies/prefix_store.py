@@ -28,7 +28,7 @@ import torch
 if TYPE_CHECKING:
     from .hf import HFPolicy
 
-__all__ = ["PrefixEntry", "PrefixStore", "prefill_shared"]
+__all__ = ["DEFAULT_PREFIX_CACHE", "PrefixEntry", "PrefixStore", "prefill_shared"]
 
 
 @dataclass
@@ -39,6 +39,9 @@ class PrefixEntry:
     values: list[torch.Tensor]
     logits: torch.Tensor  # (V,) logits after the last prompt token
 
+
+#: Prompts kept by the commands that turn prefix caching on for a frozen model (eval, episodes).
+DEFAULT_PREFIX_CACHE = 8
 
 #: Fewest shared tokens worth a separate continuation prefill instead of a batched full one.
 MIN_REUSE = 16
@@ -63,7 +66,6 @@ class PrefixStore:
         self.size = size
         self.items: OrderedDict[tuple[int, ...], PrefixEntry] = OrderedDict()
         self.hits = 0
-        self.reused_tokens = 0
 
     def longest(self, ids: tuple[int, ...]) -> tuple[PrefixEntry | None, int]:
         """The kept entry sharing the longest prefix with ``ids`` and that length (< len(ids))."""
@@ -115,7 +117,6 @@ def prefill_shared(policy: HFPolicy, ids_list: Sequence[Sequence[int]]) -> Prefi
         if entry is None or n < MIN_REUSE:
             entry, n = None, 0
         found[k] = _extend(policy, entry, n, k)
-        store.reused_tokens += n
         policy.stats["reused_prefix_tokens"] += n
         store.put(k, found[k])
     return _assemble([found[k] for k in keys_of], [len(k) for k in keys_of], policy.device)

@@ -106,7 +106,7 @@ def sample_shared(
         if bool(done.all()) or t + 1 == T:
             break
         # finished rows leave the projections and MLPs (most of the compute); attention still runs
-        # over all B x G rows, whose shape it needs, with zero queries for finished ones
+        # over all B x G rows, whose shape it needs (finished rows keep a stale query; their output is dropped)
         live = (~done).nonzero().flatten().to(dec.device)  # (R,)
         x = dec.embed(tok[live][:, None])  # (R, 1, H)
         rope = dec.rope(x, next_pos[live][:, None])
@@ -115,7 +115,6 @@ def sample_shared(
                 h_comp[live, t] = x[:, 0]
             q, k, v = dec.qkv(i, x, rope)
             own_k[i][live, :, t], own_v[i][live, :, t] = k[:, :, 0], v[:, :, 0]
-            q_all.zero_()
             q_all[live] = q
             attn = prefix_attention(q_all, prefix[i], own_k[i][:, :, : t + 1], own_v[i][:, :, : t + 1], dec.scale)
             x = dec.finish(i, x, attn[live])

@@ -100,7 +100,9 @@ def episodes_command(policy_name: str, model: str | None, n_tasks: int, seeds: s
 
     options: dict[str, Any] = {"model": model} if model else {}
     if policy_name == "hf":
-        options["prefix_cache"] = 8  # each turn re-sends the growing transcript: prefill only the new part
+        from pivotrl_core.policies.prefix_store import DEFAULT_PREFIX_CACHE
+
+        options["prefix_cache"] = DEFAULT_PREFIX_CACHE  # each turn re-sends the growing transcript: prefill only the new part
     policy = get_registry().policy(policy_name, **options)
     sampling = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens)
     result = episodes(policy, n_tasks=n_tasks, seeds=_seeds(seeds), sampling=sampling,

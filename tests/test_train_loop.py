@@ -1,4 +1,5 @@
-"""The GRPO loop on a tiny model: steps, the shared-prompt loss, resume, errored verdicts, refresh."""
+"""The GRPO loop on a tiny model: steps, the shared-prompt loss, resume, errored verdicts, refresh,
+block-wise prompt prefill."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from pivotrl_core import Candidate, Domain, Message, hookimpl
 from pivotrl_core.policies.base import SamplingParams
 from pivotrl_core.train.advantages import compute_advantages
 from pivotrl_core.train.config import TrainConfig, load_config
-from pivotrl_core.train.forward import group_logits, naive_group_logits, shared_group_logits
+from pivotrl_core.train.forward import cache_kwarg, group_logits, naive_group_logits, shared_group_logits
 from pivotrl_core.train.grpo import _group_loss, train
+from pivotrl_core.train.layers import Decoder
 from pivotrl_core.train.loss import aggregate, clipped_surrogate, token_logprobs
 from pivotrl_core.train.metrics import read_metrics
+from pivotrl_core.train.prompt_blocks import BLOCK, BlockStore, _Block, prefill
 from pivotrl_core.train.rollout import GroupRollout, Verifiers, make_policy, sample_groups, verify_groups
 from pivotrl_core.train.setup import build_model
 
@@ -57,11 +60,11 @@ class ToyPlugin:
         register(always, name="always")
 
 
-def write_pivots(path: Path, domain: str = "toy", n: int = 6, start: int = 0) -> Path:
+def write_pivots(path: Path, domain: str = "toy", n: int = 6, start: int = 0, system: str = "Be brief.") -> Path:
     rows = [
         Candidate(
             id=f"{domain}-{i}:2", domain=domain, trajectory_id=f"{domain}-{i}", turn_index=2,
-            messages=(Message("system", "Be brief."), Message("user", f"Hello {i}, what is 12 plus 30?")),
+            messages=(Message("system", system), Message("user", f"Hello {i}, what is 12 plus 30?")),
             expected=Message("assistant", "The answer is 42."),
         ).to_dict() | {"mean": 0.5, "std": 0.5}  # extra profile keys, as `pivotrl select` writes
         for i in range(start, start + n)
@@ -186,7 +189,7 @@ def test_rows_that_finish_early_leave_the_decode_and_change_nothing(tiny_model_p
     prompts = [Prompt(rollout_prompt(c).messages, c.tools) for c in cands]
     reference = policy.sample(prompts, 6, sampling)  # the hf backend: one row at a time leaves its batch
     ids = [policy.prepare(p, sampling.max_new_tokens).ids for p in prompts]
-    got = sample_shared(model, ids, 6, sampling, policy.stop_ids, tok.pad_token_id or 0, boundary=1)
+    got = sample_shared(model, ids, 6, sampling, policy.stop_ids, boundary=1)
     assert len({len(t) for g in got for t in g.tokens}) > 3
     for g, ref in zip(got, reference, strict=True):
         assert g.tokens == [list(c.token_ids) for c in ref]
@@ -356,3 +359,117 @@ def test_grpo_step_on_smollm2(toy, tmp_path) -> None:
         assert changed and all(k.startswith(("model.layers.28.", "model.layers.29.", "model.norm")) for k in changed)
     else:  # both groups flat: nothing may change
         assert not changed
+
+
+# -- block-wise prompt prefill (prompt_blocks.py) ------------------------------------------------
+
+LONG_SYSTEM = "Follow the policy. " * 40  # well over two blocks of the tiny tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_model_path):
+    from pivotrl_core.policies.models import load_model
+
+    return load_model(tiny_model_path).eval()
+
+
+def _prompt(n: int, seed: int, vocab: int) -> list[int]:
+    return torch.randint(1, vocab, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+@torch.no_grad()
+def test_block_prefill_equals_one_full_pass(tiny_model) -> None:
+    from transformers import DynamicCache
+
+    model = tiny_model
+    ids = _prompt(2 * BLOCK + 37, 0, model.config.vocab_size)
+    got = prefill(Decoder(model), ids, boundary=1, frozen=BlockStore(), shared=BlockStore())
+    cache = DynamicCache(config=model.config)
+    out = model(input_ids=torch.tensor([ids]), use_cache=True, output_hidden_states=True, **{cache_kwarg(model): cache})
+    assert torch.allclose(got.logits, out.logits[0, -1], atol=1e-5)
+    assert torch.allclose(got.h_boundary, out.hidden_states[1][0], atol=1e-5)  # entering layer 1
+    for i, layer in enumerate(cache.layers):
+        assert got.k[i].shape == layer.keys[0].shape
+        assert torch.allclose(got.k[i], layer.keys[0], atol=1e-5) and torch.allclose(got.v[i], layer.values[0], atol=1e-5)
+
+
+@torch.no_grad()
+def test_a_prompt_gets_the_same_bits_whatever_was_prefilled_before(tiny_model) -> None:
+    model = tiny_model
+    dec, vocab = Decoder(model), model.config.vocab_size
+    shared_start = _prompt(3 * BLOCK + 10, 1, vocab)
+    a, b = shared_start + _prompt(40, 2, vocab), shared_start + _prompt(90, 3, vocab)
+    cold = prefill(dec, b, boundary=1, frozen=BlockStore(), shared=BlockStore())
+    frozen, shared = BlockStore(), BlockStore()
+    prefill(dec, a, boundary=1, frozen=frozen, shared=shared)
+    assert frozen.hits == 0 and len(frozen) == 3 and len(shared) == 3  # a's three full blocks
+    warm = prefill(dec, b, boundary=1, frozen=frozen, shared=shared)
+    assert frozen.hits == 3 and shared.hits == 3  # b reuses them; its 4th block differs from a's
+    assert torch.equal(warm.logits, cold.logits) and torch.equal(warm.h_boundary, cold.h_boundary)
+    assert all(torch.equal(x, y) for x, y in zip([*warm.k, *warm.v], [*cold.k, *cold.v], strict=True))
+
+
+def test_the_block_store_evicts_the_least_recently_used_within_its_budget() -> None:
+    def block() -> _Block:
+        return _Block([torch.zeros(10)], [torch.zeros(10)], torch.zeros(5))  # 100 bytes
+
+    store = BlockStore(max_bytes=250)
+    store.put((1,), block())
+    store.put((2,), block())
+    assert store.get((1,)) is not None  # (2,) is now the least recently used
+    store.put((3,), block())
+    assert store.bytes == 200 and store.get((2,)) is None
+    assert store.get((1,)) is not None and store.get((3,)) is not None
+    store.put((4,), _Block([torch.zeros(100)], [], torch.zeros(0)))  # larger than the budget: not kept
+    assert store.get((4,)) is None and store.bytes == 200
+
+
+def test_sampling_twice_reuses_the_frozen_layers_and_draws_the_same_samples(tiny_model_path, tmp_path) -> None:
+    from pivotrl_core.train.data import load_candidates
+
+    model, tok = build_model(config(tiny_model_path, train_top_n_layers=1))
+    policy = make_policy(model, tok, 1024)
+    cands = load_candidates(write_pivots(tmp_path / "p.jsonl", n=3, system=LONG_SYSTEM))
+    sampling = SamplingParams(max_new_tokens=6, seed=5)
+    frozen = BlockStore()
+    first = sample_groups(policy, cands, 4, sampling, boundary=1, frozen=frozen)
+    assert len(first[0].prompt_ids) > 2 * BLOCK and frozen.hits > 0  # the pivots share the system prompt
+    hits, misses = frozen.hits, frozen.misses
+    again = sample_groups(policy, cands, 4, sampling, boundary=1, frozen=frozen)
+    assert frozen.misses == misses and frozen.hits > hits  # every full block was kept
+    plain = sample_groups(policy, cands, 4, sampling, boundary=1)
+    for x, y, z in zip(first, again, plain, strict=True):
+        assert [c.token_ids for c in x.completions] == [c.token_ids for c in y.completions] == [c.token_ids for c in z.completions]
+        assert torch.equal(x.h_prompt, y.h_prompt) and torch.equal(x.h_prompt, z.h_prompt)
+
+
+def test_the_frozen_block_cache_changes_no_bit_of_training(toy, tiny_model_path, tmp_path) -> None:
+    pivots = write_pivots(tmp_path / "p.jsonl", n=3, system=LONG_SYSTEM)
+    runs = {}
+    for mb in (1024, 0):
+        out = tmp_path / f"cache-{mb}"
+        train(config(tiny_model_path, max_steps=3, train_top_n_layers=1, frozen_cache_mb=mb), pivots, out)
+        runs[mb] = (load_file(str(out / "final" / "model.safetensors")),
+                    [{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(out / "metrics.jsonl")])
+    (a, rows_a), (b, rows_b) = runs[1024], runs[0]
+    assert all(torch.equal(a[k], b[k]) for k in a) and rows_a == rows_b
+    assert any(r["reward_std"] > 0 for r in rows_a)  # the steps had something to learn from
+
+
+def test_grouped_prefix_attention_equals_attention_over_each_rows_own_sequence() -> None:
+    from pivotrl_core.train.layers import grouped_prefix_attention
+
+    torch.manual_seed(0)
+    Hkv, r, D, S = 2, 3, 8, 5
+    lengths, counts = [7, 3, 11], [2, 0, 3]  # prompt 1 has no live row left
+    pk = [torch.randn(Hkv, p, D) for p in lengths]
+    pv = [torch.randn(Hkv, p, D) for p in lengths]
+    R = sum(counts)
+    q, sk, sv = torch.randn(R, Hkv * r, 1, D), torch.randn(R, Hkv, S, D), torch.randn(R, Hkv, S, D)
+    got = grouped_prefix_attention(q, pk, pv, counts, sk, sv, 0.3)
+    owner = [b for b, c in enumerate(counts) for _ in range(c)]
+    for row, b in enumerate(owner):  # plain attention of the row's query over its whole sequence
+        keys = torch.cat([pk[b], sk[row]], dim=1).repeat_interleave(r, dim=0)  # (Hq, P_b + S, D)
+        vals = torch.cat([pv[b], sv[row]], dim=1).repeat_interleave(r, dim=0)
+        w = torch.softmax(q[row, :, 0, None] @ keys.transpose(1, 2) * 0.3, dim=-1)  # (Hq, 1, P_b + S)
+        assert torch.allclose(got[row, 0], (w @ vals).reshape(-1), atol=1e-6)

@@ -141,6 +141,10 @@ class TrainConfig(ModelConfig):
     message_pivot_weight: float = _f(
         1.0, "Loss weight of pivots whose demonstration is a plain message (down-weight to curb 'any text passes')."
     )
+    frozen_cache_mb: int = _f(
+        1024, "With train_top_n_layers: memory (MiB) for the frozen layers' prompt blocks, kept across "
+        "steps so a pivot seen again runs those layers only for tokens not seen before (0 = off)."
+    )
     skip_zero_advantage: bool = _f(
         True, "Skip the forward/backward of groups whose advantages are all 0 (exact when kl_beta and entropy_coef are 0)."
     )
@@ -174,6 +178,8 @@ class TrainConfig(ModelConfig):
                f"must be between 1 and batch_pivots ({self.batch_pivots})", "num_minibatches = 1")
         _check(self.message_pivot_weight >= 0, "message_pivot_weight", self.message_pivot_weight,
                "must be >= 0", "message_pivot_weight = 1.0")
+        _check(self.frozen_cache_mb >= 0, "frozen_cache_mb", self.frozen_cache_mb, "must be >= 0 (0 = off)",
+               "frozen_cache_mb = 1024")
         _check(self.refresh_window >= 1, "refresh_window", self.refresh_window, "must be >= 1", "refresh_window = 5")
         _check(0 <= self.refresh_threshold <= 1, "refresh_threshold", self.refresh_threshold,
                "is a fraction of groups, in [0, 1]", "refresh_threshold = 0.75")

@@ -35,6 +35,7 @@ from .forward import group_logits, shared_group_logits
 from .layers import supports
 from .loss import aggregate, clipped_surrogate, kl_k3, loss_denominator, token_logprobs
 from .metrics import MetricsLogger, progress
+from .prompt_blocks import BlockStore
 from .refresh import Refresher
 from .rollout import GroupRollout, Verifiers, make_policy, sample_groups, step_seed, verify_groups
 from .setup import build_model, build_optimizer, first_trained_layer, set_lr, set_seed, trainable_parameters
@@ -155,7 +156,7 @@ def run_step(run: _Run, step: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     batch = [run.by_id[i] for i in run.sampler.next_batch(cfg.batch_pivots)]
     sampled = sample_groups(run.policy, batch, cfg.group_size, replace(run.sampling, seed=step_seed(cfg.seed, step)),
-                            run.boundary)
+                            run.boundary, run.frozen_blocks)
     groups = [g for g in sampled if g is not None]
     t1 = time.perf_counter()
     n_errored = verify_groups(groups, run.verifiers)
@@ -208,6 +209,7 @@ class _Run:
     sampling: SamplingParams
     refresher: Refresher | None
     boundary: int = 0  # first trained layer when the layers below are frozen (train_top_n_layers)
+    frozen_blocks: BlockStore | None = None  # the frozen layers' prompt blocks, kept across steps
     rollout_turns: int = 0
     wall_time: float = 0.0
 
@@ -240,6 +242,7 @@ def _build_run(cfg: TrainConfig, pivots_path: Path, out: Path) -> _Run:
         reference.requires_grad_(False)
     optimizer = build_optimizer(model, cfg)
     by_id = {c.id: c for c in [*pool, *pivots]}
+    boundary = first_trained_layer(model, cfg)
     return _Run(
         cfg=cfg, out=out, model=model, tokenizer=tokenizer, reference=reference, optimizer=optimizer,
         policy=make_policy(model, tokenizer, cfg.max_prompt_tokens, cfg.device),
@@ -247,7 +250,8 @@ def _build_run(cfg: TrainConfig, pivots_path: Path, out: Path) -> _Run:
         sampler=PivotSampler([c.id for c in pivots], cfg.seed), by_id=by_id,
         sampling=SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens),
         refresher=Refresher(cfg, pool, out) if cfg.refresh else None,
-        boundary=first_trained_layer(model, cfg),
+        boundary=boundary,
+        frozen_blocks=BlockStore(cfg.frozen_cache_mb << 20) if boundary > 0 and cfg.frozen_cache_mb > 0 else None,
     )
 
 

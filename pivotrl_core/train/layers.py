@@ -5,7 +5,8 @@ The G samples of a pivot share its prompt. Instead of copying the prompt's keys/
 re-concatenates), attention reads the prompt's keys/values once per prompt and the G rows'
 own keys/values separately, and the two softmax parts are normalised together -- the same
 attention, exactly, for a fraction of the memory traffic. Used by the trainer's sampler
-(``rollout.py``) and by its loss (``forward.py``).
+(``sampler.py``: :func:`grouped_prefix_attention`, one new token per row, unpadded prompts of
+different lengths) and by its loss (``forward.py``: :func:`prefix_attention`).
 
 It also lets the loss skip frozen layers: with ``train_top_n_layers = N`` the bottom layers'
 outputs depend on the tokens only, so the sampler records the hidden states entering layer
@@ -18,12 +19,13 @@ forward passes otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Decoder", "PrefixKV", "prefix_attention", "supports"]
+__all__ = ["Decoder", "PrefixKV", "grouped_prefix_attention", "prefix_attention", "supports"]
 
 SUPPORTED_TYPES = {"llama", "mistral", "qwen2"}
 
@@ -76,6 +78,37 @@ def prefix_attention(q: torch.Tensor, prefix: PrefixKV, sk: torch.Tensor, sv: to
     out = torch.einsum("bghrqp,bhpd->bghrqd", w[..., :P], prefix.v)
     out = out + torch.einsum("bghrqs,bghsd->bghrqd", w[..., P:], sv.view(B, G, Hkv, S, D))  # (B, G, Hkv, r, Lq, D)
     return out.permute(0, 1, 4, 2, 3, 5).reshape(N, Lq, Hq * D)
+
+
+def grouped_prefix_attention(
+    q: torch.Tensor, prompt_k: Sequence[torch.Tensor], prompt_v: Sequence[torch.Tensor], counts: Sequence[int],
+    sk: torch.Tensor, sv: torch.Tensor, scale: float,
+) -> torch.Tensor:
+    """One new token per row over (its prompt's keys) + (its own keys), prompts of any lengths.
+
+    q: (R, Hq, 1, D); rows are grouped by prompt: the first ``counts[0]`` rows read prompt 0, and
+    so on; prompt_k/v[b]: (Hkv, P_b, D), unpadded; sk/sv: (R, Hkv, S, D), every row's own keys
+    (all rows have the same S). -> (R, 1, Hq*D).
+    """
+    R, Hq, _, D = q.shape
+    Hkv = sk.shape[1]
+    r = Hq // Hkv
+    q4 = q.view(R, Hkv, r, D)
+    own = torch.matmul(q4, sk.transpose(-1, -2)) * scale  # (R, Hkv, r, S)
+    out = torch.empty_like(q4)
+    start = 0
+    for b, c in enumerate(counts):
+        if not c:
+            continue
+        rows = slice(start, start + c)
+        qb = q4[rows].transpose(0, 1).reshape(Hkv, c * r, D)  # the prompt's rows as one matmul per kv head
+        sp = torch.matmul(qb, prompt_k[b].transpose(1, 2)).view(Hkv, c, r, -1).transpose(0, 1) * scale  # (c, Hkv, r, P_b)
+        w = torch.softmax(torch.cat([sp, own[rows]], dim=-1), dim=-1)
+        P = sp.shape[-1]
+        wp = w[..., :P].transpose(0, 1).reshape(Hkv, c * r, P)
+        out[rows] = torch.matmul(wp, prompt_v[b]).view(Hkv, c, r, D).transpose(0, 1) + torch.matmul(w[..., P:], sv[rows])
+        start += c
+    return out.reshape(R, 1, Hq * D)
 
 
 class Decoder:

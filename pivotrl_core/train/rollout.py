@@ -2,8 +2,9 @@
 
 A pivot's prompt is rendered, fitted to the context and encoded by the ``hf`` backend's
 :meth:`~pivotrl_core.policies.hf.HFPolicy.prepare` -- exactly as in profiling. Sampling uses
-``sampler.sample_shared`` for Llama-style models: the B prompts of a step are prefilled ONCE and
-each prompt's keys/values are shared in place by its G rows; other models go through the ``hf``
+``sampler.sample_shared`` for Llama-style models: the B prompts of a step are prefilled ONCE
+(block by block, common blocks shared, frozen layers' blocks kept across steps) and each prompt's
+keys/values are shared in place by its G rows; other models go through the ``hf``
 backend's sampler (one prefill per prompt, its cache expanded to the G rows). Both record the
 sampling-time log-probability of every token (of the temperature-scaled distribution) and draw
 the same samples for the same seed.
@@ -26,6 +27,7 @@ from ..policies.chat import parse_completion
 from ..types import Candidate, Verdict
 from ..verifiers.base import verify_many
 from .layers import supports
+from .prompt_blocks import BlockStore
 from .sampler import SampledGroup, sample_shared
 
 __all__ = [
@@ -114,9 +116,9 @@ def _completion(policy: Any, tokens: list[int], logps: list[float], reason: str)
 
 
 def _sample(policy: Any, model: Any, ids: list[tuple[int, ...]], n: int, sampling: SamplingParams,
-            boundary: int) -> list[SampledGroup]:
+            boundary: int, frozen: BlockStore | None) -> list[SampledGroup]:
     if supports(model):
-        return sample_shared(model, ids, n, sampling, policy.stop_ids, policy.tokenizer.pad_token_id or 0, boundary)
+        return sample_shared(model, ids, n, sampling, policy.stop_ids, boundary=boundary, frozen=frozen)
     from ..policies.hf import ContextInfo
 
     rows = policy.sample_prepared([ContextInfo(i, len(i)) for i in ids], n, sampling)
@@ -130,11 +132,14 @@ def sample_groups(
     group_size: int,
     sampling: SamplingParams,
     boundary: int = 0,
+    frozen: BlockStore | None = None,
 ) -> list[GroupRollout | None]:
     """Sample ``group_size`` actions for each candidate (``None`` where the prompt cannot fit).
 
     ``policy`` is the ``hf`` policy around the trained model (:func:`make_policy`); with
-    ``boundary > 0`` the hidden states entering that layer are kept for the loss.
+    ``boundary > 0`` the hidden states entering that layer are kept for the loss, and ``frozen``
+    (a :class:`~pivotrl_core.train.prompt_blocks.BlockStore` kept by the caller) holds the frozen
+    layers' prompt blocks across calls.
     """
     model = policy.model
     was_training = model.training
@@ -142,7 +147,7 @@ def sample_groups(
     try:
         infos = [policy.prepare(rollout_prompt(c), sampling.max_new_tokens) for c in candidates]
         live = [i for i, info in enumerate(infos) if info.ids is not None]
-        sampled = _sample(policy, model, [infos[i].ids for i in live], group_size, sampling, boundary) if live else []
+        sampled = _sample(policy, model, [infos[i].ids for i in live], group_size, sampling, boundary, frozen) if live else []
     finally:
         model.train(was_training)
     out: list[GroupRollout | None] = [None] * len(candidates)

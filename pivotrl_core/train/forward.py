@@ -100,11 +100,11 @@ def shared_group_logits(
     rope_c = dec.rope(hc, (P + torch.arange(T - 1, device=dec.device))[None].expand(G, -1))
     for i in range(boundary, len(dec.layers)):
         q, k, v = dec.qkv(i, hp, rope_p)  # the prompt, once, with gradient
-        prefix = PrefixKV(k, v, None)
+        prefix = PrefixKV(k, v)
         if T > 1:
             qc, kc, vc = dec.qkv(i, hc, rope_c)
             hc = dec.finish(i, hc, prefix_attention(qc, prefix, kc, vc, dec.scale))
-        hp = dec.finish(i, hp, dec.self_attention(q, k, v, None))
+        hp = dec.finish(i, hp, dec.self_attention(q, k, v))
     first = dec.logits(hp[:, -1:]).expand(G, 1, -1)  # (G, 1, V): predicts tokens[:, 0]
     if T == 1:
         return first

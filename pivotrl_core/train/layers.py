@@ -49,28 +49,25 @@ def supports(model: Any) -> bool:
 
 
 class PrefixKV:
-    """One layer's prompt keys/values, shared by G rows each: (B, Hkv, P, D) and a (B, P) key mask."""
+    """One layer's prompt keys/values, shared by G rows each: (B, Hkv, P, D)."""
 
-    def __init__(self, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> None:
+    def __init__(self, k: torch.Tensor, v: torch.Tensor) -> None:
         # contiguous once here, so the per-step matmuls read the prompt in place (no copies)
-        self.k, self.v, self.mask = k.contiguous(), v.contiguous(), mask
+        self.k, self.v = k.contiguous(), v.contiguous()
 
 
 def prefix_attention(q: torch.Tensor, prefix: PrefixKV, sk: torch.Tensor, sv: torch.Tensor, scale: float) -> torch.Tensor:
     """Attention of G rows per prompt over (shared prompt keys) + (their own causal keys).
 
     q: (B*G, Hq, Lq, D), the last Lq positions of the rows' own sequence;
-    prefix.k/v: (B, Hkv, P, D), prefix.mask: (B, P) or None; sk/sv: (B*G, Hkv, S, D), S >= Lq
-    -> (B*G, Lq, Hq*D). Query i (own position S - Lq + i) sees every unmasked prompt key and
-    own keys 0..S - Lq + i.
+    prefix.k/v: (B, Hkv, P, D); sk/sv: (B*G, Hkv, S, D), S >= Lq -> (B*G, Lq, Hq*D). Query i
+    (own position S - Lq + i) sees every prompt key and own keys 0..S - Lq + i.
     """
     B, Hkv, P, D = prefix.k.shape
     N, Hq, Lq, _ = q.shape
     G, r, S = N // B, Hq // Hkv, sk.shape[2]
     q6 = q.view(B, G, Hkv, r, Lq, D)
     sp = torch.einsum("bghrqd,bhpd->bghrqp", q6, prefix.k) * scale  # (B, G, Hkv, r, Lq, P)
-    if prefix.mask is not None:
-        sp = sp.masked_fill(~prefix.mask[:, None, None, None, None, :], float("-inf"))
     ss = torch.einsum("bghrqd,bghsd->bghrqs", q6, sk.view(B, G, Hkv, S, D)) * scale  # (B, G, Hkv, r, Lq, S)
     causal = torch.arange(S, device=q.device)[None, :] <= (S - Lq + torch.arange(Lq, device=q.device))[:, None]
     ss = ss.masked_fill(~causal, float("-inf"))
@@ -156,19 +153,15 @@ class Decoder:
         h = h + layer.self_attn.o_proj(attn_out)
         return h + layer.mlp(layer.post_attention_layernorm(h))
 
-    def self_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
-        """Causal attention within one sequence per row: (N, Hq, L, D) -> (N, L, Hq*D).
-
-        key_mask: (N, L) False on left padding (padded query rows see themselves, never NaN).
-        """
+    def self_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: int = 0) -> torch.Tensor:
+        """Causal attention of L new positions per row: q (N, Hq, L, D), k/v (N, Hkv, past + L, D)
+        -> (N, L, Hq*D); query i (position past + i) sees keys 0..past + i."""
         r = self.n_heads // self.n_kv
         k, v = k.repeat_interleave(r, dim=1), v.repeat_interleave(r, dim=1)
-        if key_mask is None:
+        N, _, L, _ = q.shape
+        if past == 0:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
         else:
-            L = q.shape[2]
-            causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
-            allowed = (causal[None] & key_mask[:, None, :]) | torch.eye(L, dtype=torch.bool, device=q.device)[None]
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None], scale=self.scale)
-        N, _, L, _ = q.shape
+            allowed = torch.ones(L, past + L, dtype=torch.bool, device=q.device).tril(past)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=self.scale)
         return out.transpose(1, 2).reshape(N, L, -1)

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .layers import Decoder
 
@@ -95,20 +94,16 @@ def _run_block(dec: Decoder, layers: range, h: torch.Tensor, start: int,
     """Layers ``layers`` over one block: h (L, H) at positions start.. -> the block's keys/values and output."""
     L = h.shape[0]
     rope = dec.rope(h[None], torch.arange(start, start + L)[None])
-    # query i (position start + i) sees every earlier block and its own block up to itself
-    allowed = torch.ones(L, start + L, dtype=torch.bool, device=h.device).tril(start)
     ks, vs = [], []
     x = h[None]  # (1, L, H)
-    r = dec.n_heads // dec.n_kv
     for n, i in enumerate(layers):
         q, k, v = dec.qkv(i, x, rope)  # (1, Hq|Hkv, L, D)
         ks.append(k[0])
         vs.append(v[0])
         keys = torch.cat([*past_k[n], k[0]], dim=1) if start else k[0]  # (Hkv, start + L, D)
         vals = torch.cat([*past_v[n], v[0]], dim=1) if start else v[0]
-        keys, vals = keys.repeat_interleave(r, dim=0)[None], vals.repeat_interleave(r, dim=0)[None]
-        attn = F.scaled_dot_product_attention(q, keys, vals, attn_mask=allowed, scale=dec.scale)
-        x = dec.finish(i, x, attn.transpose(1, 2).reshape(1, L, -1))
+        # query i (position start + i) sees every earlier block and its own block up to itself
+        x = dec.finish(i, x, dec.self_attention(q, keys[None], vals[None], past=start))
     return _Block(ks, vs, x[0])
 
 

@@ -2,8 +2,11 @@
 
 Both train the same model (same trainable layers) on the same pivots with the same G, B, completion
 length, number of steps, learning rate, one optimisation pass per batch, token-level loss and no
-KL. Each side runs in its own subprocess (so peak RSS is its own); the first step of each is a
-warm-up and is not timed. Writes ``benchmarks/results/trainer.txt``.
+KL, both in float32 without gradient checkpointing (TRL's GRPOConfig defaults to bf16 autocast and
+gradient checkpointing; on AVX2 CPUs the first is emulated and the second re-runs the stack, so
+they are turned off to compare the loops themselves). Each side runs in its own subprocess (so peak
+RSS is its own); the first step of each is a warm-up and is not timed. Each side's step is split
+into sampling with rewards and loss with update. Writes ``benchmarks/results/trainer.txt``.
 
     python benchmarks/trainer.py [--model smollm2-135m] [--steps 4] [--pivots 4] [--group 8]
                                  [--max-new-tokens 32] [--top-n 4] [--threads 2]
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -70,11 +74,12 @@ def run_ours(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
     timed = rows[1:]
     return {"step_s": sum(r["step_time"] for r in timed) / len(timed),
             "tokens_per_step": sum(r["tokens_sampled"] for r in timed) / len(timed), "peak_mb": peak_mb(),
-            "sample_s": sum(r["time_sample"] for r in timed) / len(timed),
+            "sample_s": sum(r["time_sample"] + r["time_verify"] for r in timed) / len(timed),
             "train_s": sum(r["time_train"] for r in timed) / len(timed)}
 
 
 def run_trl(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
+    import trl
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -119,14 +124,31 @@ def run_trl(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
         max_completion_length=args.max_new_tokens, temperature=1.0, beta=0.0, num_iterations=1,
         loss_type="dapo", scale_rewards="group", logging_steps=1000, save_strategy="no",
         gradient_accumulation_steps=1, seed=0, disable_dropout=True, shuffle_dataset=False,
+        # TRL turns gradient checkpointing on by default. With the bottom layers frozen that makes the
+        # backward pass re-run (and back-propagate into) the whole stack; ours keeps activations, so
+        # turn it off here too: the comparison is of the two loops, not of a memory-saving option.
+        gradient_checkpointing=False,
+        # TRL also defaults to bf16 autocast, which these AVX2 CPUs emulate slowly; both sides run float32.
+        bf16=False,
     )
     trainer = GRPOTrainer(model=model, processing_class=tok, reward_funcs=reward, args=config,
                           train_dataset=Dataset.from_dict({"prompt": prompts * (args.steps + 1)}),
                           callbacks=[Timer()])
+    sample_times: list[float] = []
+    generate_and_score = trainer._generate_and_score_completions
+
+    def timed_generate_and_score(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        t = time.perf_counter()
+        out = generate_and_score(*a, **k)
+        sample_times.append(time.perf_counter() - t)
+        return out
+
+    trainer._generate_and_score_completions = timed_generate_and_score  # sampling + rewards, as ours counts it
     trainer.train()
-    timed = times[1:]
-    return {"step_s": sum(timed) / len(timed), "tokens_per_step": sum(tokens[1:]) / max(1, len(tokens) - 1),
-            "peak_mb": peak_mb()}
+    timed, sampled = times[1:], sample_times[1:]
+    step_s, sample_s = sum(timed) / len(timed), sum(sampled) / len(sampled)
+    return {"step_s": step_s, "tokens_per_step": sum(tokens[1:]) / max(1, len(tokens) - 1),
+            "peak_mb": peak_mb(), "sample_s": sample_s, "train_s": step_s - sample_s, "version": trl.__version__}
 
 
 def side(args: argparse.Namespace) -> None:
@@ -186,13 +208,24 @@ def _prompt_tokens(model: str, pivots: Path) -> float:
     return sum(lens) / len(lens)
 
 
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    return next((x.split(":", 1)[1].strip() for x in text.splitlines() if x.startswith("model name")), "")
+
+
 def _report(args: argparse.Namespace, r: dict, prompt_tokens: float) -> str:
     ours, trl = r["ours"], r["trl"]
     lines = [
-        "pivotrl GRPO trainer vs TRL GRPOTrainer (trl 1.16), same run, CPU",
+        f"pivotrl GRPO trainer vs TRL GRPOTrainer (trl {trl['version']}), same run, CPU, float32, "
+        "no gradient checkpointing",
         f"model={args.model} pivots/step={args.pivots} G={args.group} max_new_tokens={args.max_new_tokens} "
         f"train_top_n_layers={args.top_n} steps={args.steps} (first step untimed) threads={args.threads} "
         f"mean prompt tokens={prompt_tokens:.0f}",
+        f"machine={platform.machine()} {_cpu_model()} cpus={os.cpu_count()} "
+        f"load average (1/5/15 min) at the end={os.getloadavg()}",
         f"{'':8} {'s/step':>8} {'gen tok/step':>13} {'s per 1k gen tok':>17} {'peak RSS MB':>12}",
     ]
     for name, x in (("trl", trl), ("pivotrl", ours)):
@@ -202,7 +235,9 @@ def _report(args: argparse.Namespace, r: dict, prompt_tokens: float) -> str:
     norm = (ours["step_s"] / max(1, ours["tokens_per_step"])) / (trl["step_s"] / max(1, trl["tokens_per_step"]))
     lines.append(f"time per step ratio pivotrl/trl = {ratio:.2f} (goal <= 0.70); per generated token = {norm:.2f}")
     lines.append(f"peak memory ratio pivotrl/trl = {ours['peak_mb'] / trl['peak_mb']:.2f}")
-    lines.append(f"pivotrl step breakdown: sampling {ours['sample_s']:.2f} s, training {ours['train_s']:.2f} s")
+    for name, x in (("trl", trl), ("pivotrl", ours)):
+        lines.append(f"{name} step breakdown: sampling and rewards {x['sample_s']:.2f} s, "
+                     f"loss and update {x['train_s']:.2f} s")
     return "\n".join(lines)
 
 

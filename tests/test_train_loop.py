@@ -443,14 +443,27 @@ def test_sampling_twice_reuses_the_frozen_layers_and_draws_the_same_samples(tiny
         assert torch.equal(x.h_prompt, y.h_prompt) and torch.equal(x.h_prompt, z.h_prompt)
 
 
-def test_the_frozen_block_cache_changes_no_bit_of_training(toy, tiny_model_path, tmp_path) -> None:
+def test_the_frozen_block_cache_changes_no_bit_of_training(toy, tiny_model_path, tmp_path, monkeypatch) -> None:
+    import pivotrl_core.train.grpo as grpo
+
+    stores: dict[int, list[BlockStore]] = {}
+
+    class RecordedStore(BlockStore):  # the real store, recorded so the test can see it was used
+        def __init__(self, max_bytes: int | None = None) -> None:
+            super().__init__(max_bytes)
+            stores[mb].append(self)
+
+    monkeypatch.setattr(grpo, "BlockStore", RecordedStore)
     pivots = write_pivots(tmp_path / "p.jsonl", n=3, system=LONG_SYSTEM)
     runs = {}
     for mb in (1024, 0):
+        stores[mb] = []
         out = tmp_path / f"cache-{mb}"
         train(config(tiny_model_path, max_steps=3, train_top_n_layers=1, frozen_cache_mb=mb), pivots, out)
         runs[mb] = (load_file(str(out / "final" / "model.safetensors")),
                     [{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(out / "metrics.jsonl")])
+    assert [s.max_bytes for s in stores[1024]] == [1024 << 20] and stores[1024][0].hits > 0  # the cache served blocks
+    assert stores[0] == []  # frozen_cache_mb = 0: no store at all
     (a, rows_a), (b, rows_b) = runs[1024], runs[0]
     assert all(torch.equal(a[k], b[k]) for k in a) and rows_a == rows_b
     assert any(r["reward_std"] > 0 for r in rows_a)  # the steps had something to learn from

@@ -104,16 +104,16 @@ def sample_shared(
         logits = dec.logits(x[:, -1]).float()
         pos = pos + 1
     hb = [d.h_boundary for d in pre] if boundary > 0 else None
-    return _groups(prompts, n, tokens, logps, stops, hb, h_comp)
+    return _groups(len(prompts), n, tokens, logps, stops, hb, h_comp)
 
 
 def _groups(
-    prompts: Sequence[Sequence[int]], n: int, tokens: list[list[int]], logps: list[list[float]],
+    n_prompts: int, n: int, tokens: list[list[int]], logps: list[list[float]],
     stops: torch.Tensor, hb: list[torch.Tensor] | None, h_comp: torch.Tensor | None,
 ) -> list[SampledGroup]:
     stop_set = set(stops.tolist())
     out = []
-    for b in range(len(prompts)):
+    for b in range(n_prompts):
         rows = range(b * n, (b + 1) * n)
         out.append(SampledGroup(
             tokens=[tokens[r] for r in rows],

@@ -31,13 +31,39 @@ ROOT = Path(__file__).resolve().parents[1]
 PIVOTRL = str(Path(sys.executable).with_name("pivotrl"))
 RESULTS = ROOT / "benchmarks" / "results" / "extract.txt"
 TOOLS = [
-    {"type": "function", "function": {"name": name, "description": f"{name.replace('_', ' ')} tool",
-                                      "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}}
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name.replace('_', ' ')} tool",
+            "parameters": {"type": "object", "properties": {"id": {"type": "string"}}},
+        },
+    }
     for name in ("find_order", "get_user", "cancel_order", "refund", "transfer_to_human")
 ]
 WORDS = [
-    "order", "refund", "account", "shipping", "address", "payment", "card", "delivery", "late", "broken", "item",
-    "size", "color", "return", "policy", "customer", "please", "thanks", "status", "tracking", "number", "email",
+    "order",
+    "refund",
+    "account",
+    "shipping",
+    "address",
+    "payment",
+    "card",
+    "delivery",
+    "late",
+    "broken",
+    "item",
+    "size",
+    "color",
+    "return",
+    "policy",
+    "customer",
+    "please",
+    "thanks",
+    "status",
+    "tracking",
+    "number",
+    "email",
     "confirm",
 ]
 
@@ -48,15 +74,26 @@ def _text(rng: random.Random, n: int) -> str:
 
 def _trajectory(rng: random.Random, i: int) -> dict:
     """System + user + 2-10 (call, output) rounds (the second a 2-call batch) + a final answer."""
-    msgs = [{"role": "system", "content": "You are a support agent. " + _text(rng, 250)},
-            {"role": "user", "content": _text(rng, 40)}]
+    msgs = [
+        {"role": "system", "content": "You are a support agent. " + _text(rng, 250)},
+        {"role": "user", "content": _text(rng, 40)},
+    ]
     for r in range(rng.randint(2, 10)):
         n_calls = 2 if r == 1 else 1
-        calls = [{"id": f"c{r}{k}", "type": "function",
-                  "function": {"name": rng.choice(TOOLS)["function"]["name"],
-                               "arguments": json.dumps({"id": f"O{rng.randint(1000, 9999)}", "note": _text(rng, 5)})}}
-                 for k in range(n_calls)]
-        msgs.append({"role": "assistant", "content": None, "reasoning_content": _text(rng, 30), "tool_calls": calls})
+        calls = [
+            {
+                "id": f"c{r}{k}",
+                "type": "function",
+                "function": {
+                    "name": rng.choice(TOOLS)["function"]["name"],
+                    "arguments": json.dumps({"id": f"O{rng.randint(1000, 9999)}", "note": _text(rng, 5)}),
+                },
+            }
+            for k in range(n_calls)
+        ]
+        msgs.append(
+            {"role": "assistant", "content": None, "reasoning_content": _text(rng, 30), "tool_calls": calls}
+        )
         msgs += [{"role": "tool", "tool_call_id": c["id"], "content": _text(rng, 60)} for c in calls]
     msgs.append({"role": "assistant", "content": _text(rng, 50)})
     return {"id": f"traj-{i}", "messages": msgs, "tools": TOOLS}
@@ -120,8 +157,9 @@ def timed(cmd: list[str]) -> tuple[float, float, float]:
     less sensitive than wall time to other jobs sharing the machine's cores.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -151,11 +189,16 @@ def run(size_mb: int, peer_mb: int) -> list[str]:
         n_traj, n_bytes = generate(big, size_mb)
         head(big, small, peer_mb)
         n_small = count_lines(small)
-        lines.append(f"input: {n_bytes / 2**20:.0f} MB, {n_traj} OpenAI-chat trajectories "
-                     f"(3-11 assistant turns each); peer slice: {peer_mb} MB, {n_small} trajectories")
+        lines.append(
+            f"input: {n_bytes / 2**20:.0f} MB, {n_traj} OpenAI-chat trajectories "
+            f"(3-11 assistant turns each); peer slice: {peer_mb} MB, {n_small} trajectories"
+        )
         results = {}
         for name, cmd in [
-            ("pivotrl extract", [PIVOTRL, "extract", str(small), "-o", str(tmpd / "a.jsonl"), "--format", "openai"]),
+            (
+                "pivotrl extract",
+                [PIVOTRL, "extract", str(small), "-o", str(tmpd / "a.jsonl"), "--format", "openai"],
+            ),
             ("stream+to_dict", [sys.executable, "-c", STREAM, str(small), str(tmpd / "b.jsonl")]),
             ("naive", [sys.executable, "-c", NAIVE, str(small), str(tmpd / "c.jsonl")]),
         ]:
@@ -164,23 +207,33 @@ def run(size_mb: int, peer_mb: int) -> list[str]:
         same = len({digest(p) for p in outs}) == 1
         n_cand = count_lines(outs[0])
         out_mb = outs[0].stat().st_size / 2**20
-        lines.append(f"\nslice ({peer_mb} MB in, {out_mb:.0f} MB of candidates out; outputs identical: {same})")
+        lines.append(
+            f"\nslice ({peer_mb} MB in, {out_mb:.0f} MB of candidates out; outputs identical: {same})"
+        )
         lines.append("(throughput per CPU second; 'time x' = CPU time relative to pivotrl extract)")
-        lines.append(f"{'peer':<18}{'wall s':>8}{'CPU s':>8}{'traj/s':>9}{'cand/s':>9}{'peak RSS MB':>13}"
-                     f"{'time x':>8}{'RSS x':>7}")
+        lines.append(
+            f"{'peer':<18}{'wall s':>8}{'CPU s':>8}{'traj/s':>9}{'cand/s':>9}{'peak RSS MB':>13}"
+            f"{'time x':>8}{'RSS x':>7}"
+        )
         _, base_cpu, base_rss = results["pivotrl extract"]
         for name, (wall, cpu, rss) in results.items():
-            lines.append(f"{name:<18}{wall:>8.1f}{cpu:>8.1f}{n_small / cpu:>9.0f}{n_cand / cpu:>9.0f}{rss:>13.0f}"
-                         f"{cpu / base_cpu:>8.2f}{rss / base_rss:>7.1f}")
+            lines.append(
+                f"{name:<18}{wall:>8.1f}{cpu:>8.1f}{n_small / cpu:>9.0f}{n_cand / cpu:>9.0f}{rss:>13.0f}"
+                f"{cpu / base_cpu:>8.2f}{rss / base_rss:>7.1f}"
+            )
         for p in outs:
             p.unlink()
-        wall, cpu, rss = timed([PIVOTRL, "extract", str(big), "-o", str(tmpd / "all.jsonl"), "--format", "openai"])
+        wall, cpu, rss = timed(
+            [PIVOTRL, "extract", str(big), "-o", str(tmpd / "all.jsonl"), "--format", "openai"]
+        )
         n_all = count_lines(tmpd / "all.jsonl")
         size_out = (tmpd / "all.jsonl").stat().st_size / 2**30
-        lines.append(f"\nfull input ({n_bytes / 2**20:.0f} MB) with pivotrl extract: {wall:.1f} s wall, {cpu:.1f} s CPU; "
-                     f"per CPU second: {n_traj / cpu:.0f} trajectories, {n_all / cpu:.0f} candidates, "
-                     f"{n_bytes / 2**20 / cpu:.1f} MB in; {n_all} candidates, {size_out:.2f} GB out; "
-                     f"peak RSS {rss:.0f} MB")
+        lines.append(
+            f"\nfull input ({n_bytes / 2**20:.0f} MB) with pivotrl extract: {wall:.1f} s wall, {cpu:.1f} s CPU; "
+            f"per CPU second: {n_traj / cpu:.0f} trajectories, {n_all / cpu:.0f} candidates, "
+            f"{n_bytes / 2**20 / cpu:.1f} MB in; {n_all} candidates, {size_out:.2f} GB out; "
+            f"peak RSS {rss:.0f} MB"
+        )
         lines.append(f"bounded memory (< 300 MB): {'yes' if rss < 300 else 'NO'}")
     return lines
 
@@ -190,8 +243,10 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--peer-mb", type=int, default=128)
     args = parser.parse_args()
-    header = [f"# benchmarks/extract.py  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
-              f"load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]})"]
+    header = [
+        f"# benchmarks/extract.py  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]})"
+    ]
     lines = header + run(args.size_mb, args.peer_mb)
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -36,18 +36,40 @@ from pivotrl_core.profile import ProfileConfig, profile_candidates  # noqa: E402
 from pivotrl_core.types import Candidate, Message, ToolCall  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "profiling.txt"
-TOOLS = ({"type": "function", "function": {"name": "get_order", "description": "Look up an order by id.",
-          "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}},
-         {"type": "function", "function": {"name": "cancel_order", "description": "Cancel an order.",
-          "parameters": {"type": "object", "properties": {"order_id": {"type": "string"},
-                                                           "reason": {"type": "string"}}}}})
+TOOLS = (
+    {
+        "type": "function",
+        "function": {
+            "name": "get_order",
+            "description": "Look up an order by id.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "cancel_order",
+            "description": "Cancel an order.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+)
 
 
 def make_candidates(n: int) -> list[Candidate]:
     out = []
     for i in range(n):
-        msgs = (Message("system", "You are a customer service agent. Authenticate the user before any change."),
-                Message("user", f"Hi, I am user {i}. My order W{i}42 has not arrived, can you check it?"))
+        msgs = (
+            Message("system", "You are a customer service agent. Authenticate the user before any change."),
+            Message("user", f"Hi, I am user {i}. My order W{i}42 has not arrived, can you check it?"),
+        )
         expected = Message("assistant", tool_calls=(ToolCall("get_order", {"order_id": f"W{i}42"}),))
         out.append(Candidate(f"bench{i}:2", "generic", f"bench{i}", 2, msgs, expected, TOOLS))
     return out
@@ -57,11 +79,20 @@ def naive(pol: HFPolicy, prompts: list[Prompt], k: int, new: int) -> int:
     """One ``generate`` call per sample."""
     n = 0
     for p in prompts:
-        enc = pol.tokenizer(render_prompt(pol.tokenizer, p.messages, p.tools), return_tensors="pt",
-                            add_special_tokens=False)
+        enc = pol.tokenizer(
+            render_prompt(pol.tokenizer, p.messages, p.tools), return_tensors="pt", add_special_tokens=False
+        )
         for _ in range(k):
-            pol.model.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=new,
-                               eos_token_id=sorted(pol.stop_ids), pad_token_id=pol.tokenizer.pad_token_id)
+            pol.model.generate(
+                **enc,
+                do_sample=True,
+                temperature=1.0,
+                top_p=1.0,
+                top_k=0,
+                max_new_tokens=new,
+                eos_token_id=sorted(pol.stop_ids),
+                pad_token_id=pol.tokenizer.pad_token_id,
+            )
             n += 1
     return n
 
@@ -70,9 +101,17 @@ def ceiling(pol: HFPolicy, prompts: list[Prompt], k: int, new: int) -> int:
     """One batched ``generate`` over every prompt, ``num_return_sequences=k``."""
     texts = [render_prompt(pol.tokenizer, p.messages, p.tools) for p in prompts]
     enc = pol.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    out = pol.model.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=new,
-                             num_return_sequences=k, eos_token_id=sorted(pol.stop_ids),
-                             pad_token_id=pol.tokenizer.pad_token_id)
+    out = pol.model.generate(
+        **enc,
+        do_sample=True,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        max_new_tokens=new,
+        num_return_sequences=k,
+        eos_token_id=sorted(pol.stop_ids),
+        pad_token_id=pol.tokenizer.pad_token_id,
+    )
     return int(out.shape[0])
 
 
@@ -83,7 +122,9 @@ def ours_sample(pol: HFPolicy, prompts: list[Prompt], k: int, new: int, seed: in
 
 def ours_profile(pol: HFPolicy, cands_file: Path, k: int, new: int, seed: int, n: int) -> int:
     with tempfile.TemporaryDirectory() as d:
-        cfg = ProfileConfig(k=k, batch_size=n, sampling=SamplingParams(temperature=1.0, max_new_tokens=new, seed=seed))
+        cfg = ProfileConfig(
+            k=k, batch_size=n, sampling=SamplingParams(temperature=1.0, max_new_tokens=new, seed=seed)
+        )
         stats = profile_candidates(cands_file, Path(d) / "p.jsonl", pol, cfg, progress=False)
     return stats.samples
 
@@ -112,7 +153,9 @@ def main() -> None:
             "naive (generate per sample)": lambda r: naive(pol, prompts, args.k, args.max_new_tokens),
             "ceiling (one batched generate)": lambda r: ceiling(pol, prompts, args.k, args.max_new_tokens),
             "ours: HFPolicy.sample": lambda r: ours_sample(pol, prompts, args.k, args.max_new_tokens, r),
-            "ours: pivotrl profile (hf)": lambda r: ours_profile(pol, cfile, args.k, args.max_new_tokens, r, args.prompts),
+            "ours: pivotrl profile (hf)": lambda r: ours_profile(
+                pol, cfile, args.k, args.max_new_tokens, r, args.prompts
+            ),
         }
         best: dict[str, float] = {}
         for r in range(args.rounds):
@@ -128,7 +171,11 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, lengths: list[int], best: dict[str, float]) -> None:
-    prof, nv, ceil = best["ours: pivotrl profile (hf)"], best["naive (generate per sample)"], best["ceiling (one batched generate)"]
+    prof, nv, ceil = (
+        best["ours: pivotrl profile (hf)"],
+        best["naive (generate per sample)"],
+        best["ceiling (one batched generate)"],
+    )
     lines = [
         "# benchmarks/profiling.py: samples/s of the profiling path vs peers (same model, prompts, run)",
         f"model={args.model} prompts={args.prompts} (tokens {lengths}) k={args.k} "

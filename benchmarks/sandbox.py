@@ -145,14 +145,18 @@ def _report(rows: list[dict], notes: list[str], args: argparse.Namespace) -> Non
     cold, warm = by.get("docker run (CLI, cold)"), by.get("warm pool (acquire+run+release)")
     if cold and warm:
         ratio = cold["median_ms"] / warm["median_ms"]
-        lines.append(f"cold docker run / warm pool (median): {ratio:.1f}x  (goal >= 4x: {'met' if ratio >= 4 else 'NOT met'})")
+        lines.append(
+            f"cold docker run / warm pool (median): {ratio:.1f}x  (goal >= 4x: {'met' if ratio >= 4 else 'NOT met'})"
+        )
         lines.append(f"cold docker run / warm pool (p95):    {cold['p95_ms'] / warm['p95_ms']:.1f}x")
     bw = by.get("bwrap (open+run+close)")
     if cold and bw:
         lines.append(f"cold docker run / bwrap (median):     {cold['median_ms'] / bw['median_ms']:.1f}x")
     settled = by.get("warm pool, reset waited for")
     if cold and settled:
-        lines.append(f"cold docker run / warm pool incl. reset (median): {cold['median_ms'] / settled['median_ms']:.1f}x")
+        lines.append(
+            f"cold docker run / warm pool incl. reset (median): {cold['median_ms'] / settled['median_ms']:.1f}x"
+        )
     lines += notes
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -49,9 +49,17 @@ def make_pivots(path: Path, n: int) -> None:
     except ImportError:
         from pivotrl_core import Candidate, Message
 
-        rows = [Candidate(id=f"g{i}:1", domain="generic", trajectory_id=f"g{i}", turn_index=1,
-                          messages=(Message("system", "You are helpful. " * 40), Message("user", f"Question {i}?")),
-                          expected=Message("assistant", "An answer.")) for i in range(n)]
+        rows = [
+            Candidate(
+                id=f"g{i}:1",
+                domain="generic",
+                trajectory_id=f"g{i}",
+                turn_index=1,
+                messages=(Message("system", "You are helpful. " * 40), Message("user", f"Question {i}?")),
+                expected=Message("assistant", "An answer."),
+            )
+            for i in range(n)
+        ]
         write_jsonl(path, rows)
 
 
@@ -64,18 +72,33 @@ def run_ours(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
     from pivotrl_core.train.grpo import train
     from pivotrl_core.train.metrics import read_metrics
 
-    cfg = load_config(TrainConfig, overrides={
-        "model": args.model, "max_steps": args.steps, "batch_pivots": args.pivots, "group_size": args.group,
-        "max_new_tokens": args.max_new_tokens, "train_top_n_layers": args.top_n, "lr": 1e-5, "ppo_epochs": 1,
-        "progress": False, "tensorboard": False, "save_every": 10_000, "skip_zero_advantage": False,
-    })
+    cfg = load_config(
+        TrainConfig,
+        overrides={
+            "model": args.model,
+            "max_steps": args.steps,
+            "batch_pivots": args.pivots,
+            "group_size": args.group,
+            "max_new_tokens": args.max_new_tokens,
+            "train_top_n_layers": args.top_n,
+            "lr": 1e-5,
+            "ppo_epochs": 1,
+            "progress": False,
+            "tensorboard": False,
+            "save_every": 10_000,
+            "skip_zero_advantage": False,
+        },
+    )
     train(cfg, pivots, work / "ours")
     rows = read_metrics(work / "ours" / "metrics.jsonl")
     timed = rows[1:]
-    return {"step_s": sum(r["step_time"] for r in timed) / len(timed),
-            "tokens_per_step": sum(r["tokens_sampled"] for r in timed) / len(timed), "peak_mb": peak_mb(),
-            "sample_s": sum(r["time_sample"] + r["time_verify"] for r in timed) / len(timed),
-            "train_s": sum(r["time_train"] for r in timed) / len(timed)}
+    return {
+        "step_s": sum(r["step_time"] for r in timed) / len(timed),
+        "tokens_per_step": sum(r["tokens_sampled"] for r in timed) / len(timed),
+        "peak_mb": peak_mb(),
+        "sample_s": sum(r["time_sample"] + r["time_verify"] for r in timed) / len(timed),
+        "train_s": sum(r["time_train"] for r in timed) / len(timed),
+    }
 
 
 def run_trl(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
@@ -93,13 +116,17 @@ def run_trl(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
     from pivotrl_core.verifiers.base import verify_many
 
     cands = list(read_jsonl(pivots, Candidate.from_dict))
-    model, tok = build_model(load_config(TrainConfig, overrides={"model": args.model, "train_top_n_layers": args.top_n}))
+    model, tok = build_model(
+        load_config(TrainConfig, overrides={"model": args.model, "train_top_n_layers": args.top_n})
+    )
     prompts = [render_prompt(tok, rollout_prompt(c).messages, c.tools) for c in cands]
     by_prompt = dict(zip(prompts, cands, strict=True))
     verifiers, eot = Verifiers(), end_of_turn(tok)
     tokens: list[int] = []
 
-    def reward(prompts: list[str], completions: list[str], completion_ids: list[list[int]], **_: object) -> list[float]:
+    def reward(
+        prompts: list[str], completions: list[str], completion_ids: list[list[int]], **_: object
+    ) -> list[float]:
         tokens.append(sum(len(c) for c in completion_ids))
         scores = []
         for p, text in zip(prompts, completions, strict=True):
@@ -119,11 +146,25 @@ def run_trl(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
 
     tok.padding_side = "left"
     config = GRPOConfig(
-        output_dir=str(work / "trl"), use_cpu=True, report_to="none", max_steps=args.steps, learning_rate=1e-5,
-        per_device_train_batch_size=args.pivots * args.group, num_generations=args.group,
-        max_completion_length=args.max_new_tokens, temperature=1.0, beta=0.0, num_iterations=1,
-        loss_type="dapo", scale_rewards="group", logging_steps=1000, save_strategy="no",
-        gradient_accumulation_steps=1, seed=0, disable_dropout=True, shuffle_dataset=False,
+        output_dir=str(work / "trl"),
+        use_cpu=True,
+        report_to="none",
+        max_steps=args.steps,
+        learning_rate=1e-5,
+        per_device_train_batch_size=args.pivots * args.group,
+        num_generations=args.group,
+        max_completion_length=args.max_new_tokens,
+        temperature=1.0,
+        beta=0.0,
+        num_iterations=1,
+        loss_type="dapo",
+        scale_rewards="group",
+        logging_steps=1000,
+        save_strategy="no",
+        gradient_accumulation_steps=1,
+        seed=0,
+        disable_dropout=True,
+        shuffle_dataset=False,
         # TRL turns gradient checkpointing on by default. With the bottom layers frozen that makes the
         # backward pass re-run (and back-propagate into) the whole stack; ours keeps activations, so
         # turn it off here too: the comparison is of the two loops, not of a memory-saving option.
@@ -131,9 +172,14 @@ def run_trl(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
         # TRL also defaults to bf16 autocast, which these AVX2 CPUs emulate slowly; both sides run float32.
         bf16=False,
     )
-    trainer = GRPOTrainer(model=model, processing_class=tok, reward_funcs=reward, args=config,
-                          train_dataset=Dataset.from_dict({"prompt": prompts * (args.steps + 1)}),
-                          callbacks=[Timer()])
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tok,
+        reward_funcs=reward,
+        args=config,
+        train_dataset=Dataset.from_dict({"prompt": prompts * (args.steps + 1)}),
+        callbacks=[Timer()],
+    )
     sample_times: list[float] = []
     generate_and_score = trainer._generate_and_score_completions
 
@@ -143,12 +189,20 @@ def run_trl(args: argparse.Namespace, pivots: Path, work: Path) -> dict:
         sample_times.append(time.perf_counter() - t)
         return out
 
-    trainer._generate_and_score_completions = timed_generate_and_score  # sampling + rewards, as ours counts it
+    trainer._generate_and_score_completions = (
+        timed_generate_and_score  # sampling + rewards, as ours counts it
+    )
     trainer.train()
     timed, sampled = times[1:], sample_times[1:]
     step_s, sample_s = sum(timed) / len(timed), sum(sampled) / len(sampled)
-    return {"step_s": step_s, "tokens_per_step": sum(tokens[1:]) / max(1, len(tokens) - 1),
-            "peak_mb": peak_mb(), "sample_s": sample_s, "train_s": step_s - sample_s, "version": trl.__version__}
+    return {
+        "step_s": step_s,
+        "tokens_per_step": sum(tokens[1:]) / max(1, len(tokens) - 1),
+        "peak_mb": peak_mb(),
+        "sample_s": sample_s,
+        "train_s": step_s - sample_s,
+        "version": trl.__version__,
+    }
 
 
 def side(args: argparse.Namespace) -> None:
@@ -178,16 +232,25 @@ def main() -> None:
         return side(args)
     work = Path(tempfile.mkdtemp(prefix="pivotrl-bench-trainer-"))
     make_pivots(work / "pivots.jsonl", args.pivots)
-    flags = [f"--model={args.model}", f"--steps={args.steps}", f"--pivots={args.pivots}", f"--group={args.group}",
-             f"--max-new-tokens={args.max_new_tokens}", f"--top-n={args.top_n}", f"--threads={args.threads}",
-             f"--work={work}"]
+    flags = [
+        f"--model={args.model}",
+        f"--steps={args.steps}",
+        f"--pivots={args.pivots}",
+        f"--group={args.group}",
+        f"--max-new-tokens={args.max_new_tokens}",
+        f"--top-n={args.top_n}",
+        f"--threads={args.threads}",
+        f"--work={work}",
+    ]
     results = {}
     for name in ("trl", "ours"):
-        proc = subprocess.run([sys.executable, __file__, f"--side={name}", *flags], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, f"--side={name}", *flags], capture_output=True, text=True
+        )
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             sys.exit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        results[name] = json.loads(line[len("RESULT "):])
+        results[name] = json.loads(line[len("RESULT ") :])
     prompt_tokens = _prompt_tokens(args.model, work / "pivots.jsonl")
     report = _report(args, results, prompt_tokens)
     print(report)
@@ -203,8 +266,14 @@ def _prompt_tokens(model: str, pivots: Path) -> float:
     from pivotrl_core.types import Candidate
 
     tok = load_tokenizer(model)
-    lens = [len(tok(render_prompt(tok, rollout_prompt(c).messages, c.tools), add_special_tokens=False)["input_ids"])
-            for c in read_jsonl(pivots, Candidate.from_dict)]
+    lens = [
+        len(
+            tok(render_prompt(tok, rollout_prompt(c).messages, c.tools), add_special_tokens=False)[
+                "input_ids"
+            ]
+        )
+        for c in read_jsonl(pivots, Candidate.from_dict)
+    ]
     return sum(lens) / len(lens)
 
 
@@ -230,14 +299,22 @@ def _report(args: argparse.Namespace, r: dict, prompt_tokens: float) -> str:
     ]
     for name, x in (("trl", trl), ("pivotrl", ours)):
         per_k = 1000 * x["step_s"] / max(1.0, x["tokens_per_step"])
-        lines.append(f"{name:8} {x['step_s']:8.2f} {x['tokens_per_step']:13.0f} {per_k:17.2f} {x['peak_mb']:12.0f}")
+        lines.append(
+            f"{name:8} {x['step_s']:8.2f} {x['tokens_per_step']:13.0f} {per_k:17.2f} {x['peak_mb']:12.0f}"
+        )
     ratio = ours["step_s"] / trl["step_s"]
-    norm = (ours["step_s"] / max(1, ours["tokens_per_step"])) / (trl["step_s"] / max(1, trl["tokens_per_step"]))
-    lines.append(f"time per step ratio pivotrl/trl = {ratio:.2f} (goal <= 0.70); per generated token = {norm:.2f}")
+    norm = (ours["step_s"] / max(1, ours["tokens_per_step"])) / (
+        trl["step_s"] / max(1, trl["tokens_per_step"])
+    )
+    lines.append(
+        f"time per step ratio pivotrl/trl = {ratio:.2f} (goal <= 0.70); per generated token = {norm:.2f}"
+    )
     lines.append(f"peak memory ratio pivotrl/trl = {ours['peak_mb'] / trl['peak_mb']:.2f}")
     for name, x in (("trl", trl), ("pivotrl", ours)):
-        lines.append(f"{name} step breakdown: sampling and rewards {x['sample_s']:.2f} s, "
-                     f"loss and update {x['train_s']:.2f} s")
+        lines.append(
+            f"{name} step breakdown: sampling and rewards {x['sample_s']:.2f} s, "
+            f"loss and update {x['train_s']:.2f} s"
+        )
     return "\n".join(lines)
 
 

@@ -89,7 +89,9 @@ def _augment(e: int, options: list[list[int]], owner: dict[int, int], seen: set[
     return False
 
 
-def baseline_verify(expected_action: dict[str, Any], output: list[dict[str, Any]], threshold: float = 0.1) -> tuple[float, str]:
+def baseline_verify(
+    expected_action: dict[str, Any], output: list[dict[str, Any]], threshold: float = 0.1
+) -> tuple[float, str]:
     """NeMo Gym's rules (default config) on NeMo Gym's own data shapes, written plainly."""
     calls = [o for o in output if o.get("type") == "function_call"]
     texts = [p.get("text", "") for o in output if o.get("type") == "message" for p in o.get("content", [])]
@@ -141,8 +143,16 @@ def _mutate(args: dict[str, Any]) -> dict[str, Any]:
 def variants(row: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Responses ``output`` lists to score against one row."""
     ea = row["expected_action"]
-    calls = ea["calls"] if ea["type"] == "function_call_batch" else [ea] if ea["type"] == "function_call" else []
-    say = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Let me check that for you now."}]}]
+    calls = (
+        ea["calls"] if ea["type"] == "function_call_batch" else [ea] if ea["type"] == "function_call" else []
+    )
+    say = [
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "Let me check that for you now."}],
+        }
+    ]
     outs = [say, []]
     if row.get("response"):
         outs.append(row["response"]["output"])
@@ -171,7 +181,12 @@ def workload() -> list[tuple[dict[str, Any], list[dict[str, Any]], Candidate, Me
     return out
 
 
-def rate(fn: Callable[[], Any], n_items: int, min_seconds: float = 1.0, clock: Callable[[], float] = time.process_time) -> float:
+def rate(
+    fn: Callable[[], Any],
+    n_items: int,
+    min_seconds: float = 1.0,
+    clock: Callable[[], float] = time.process_time,
+) -> float:
     """Items per second of ``fn`` (which processes ``n_items``), best of 3 timed rounds.
 
     CPU-bound work is timed with the process's CPU clock, so other processes competing for the
@@ -197,7 +212,9 @@ def rate(fn: Callable[[], Any], n_items: int, min_seconds: float = 1.0, clock: C
 
 def interleaved_rates(fns: dict[str, Callable[[], Any]], n_items: int, rounds: int = 9) -> dict[str, float]:
     """Best items/s of each function over ``rounds`` rounds run alternately (fair under a noisy load)."""
-    loops = {name: max(1, int(0.15 * rate(fn, n_items, min_seconds=0.3) / n_items)) for name, fn in fns.items()}
+    loops = {
+        name: max(1, int(0.15 * rate(fn, n_items, min_seconds=0.3) / n_items)) for name, fn in fns.items()
+    }
     best = dict.fromkeys(fns, 0.0)
     for _ in range(rounds):
         for name, fn in fns.items():
@@ -213,10 +230,14 @@ def judge_rates(pairs: list[tuple[Candidate, Message]]) -> tuple[float, float]:
 
     httpd, state = start_judge_server()
     try:
-        judge = get_registry().verifier("llm_judge", model="bench", base_url=state.url, cache=False, max_concurrency=8)
+        judge = get_registry().verifier(
+            "llm_judge", model="bench", base_url=state.url, cache=False, max_concurrency=8
+        )
         subset = pairs[:40]
         wall = time.perf_counter
-        serial = rate(lambda: [judge.verify(c, a) for c, a in subset], len(subset), min_seconds=0.6, clock=wall)
+        serial = rate(
+            lambda: [judge.verify(c, a) for c, a in subset], len(subset), min_seconds=0.6, clock=wall
+        )
         batched = rate(lambda: judge.verify_batch(subset), len(subset), min_seconds=0.6, clock=wall)
         return serial, batched
     finally:
@@ -234,8 +255,11 @@ def main() -> None:
 
     ours = [tool_call.verify(c, m) for c, m in pairs]
     base = [baseline_verify(ea, out) for ea, out, _, _ in work]
-    mismatches = [(i, (v.score, v.details["category"]), b) for i, (v, b) in enumerate(zip(ours, base, strict=True))
-                  if (v.score, v.details["category"]) != b]
+    mismatches = [
+        (i, (v.score, v.details["category"]), b)
+        for i, (v, b) in enumerate(zip(ours, base, strict=True))
+        if (v.score, v.details["category"]) != b
+    ]
     assert not mismatches, f"verdicts differ: {mismatches[:5]}"
     counts = Counter(v.details["category"] for v in ours)
 
@@ -262,7 +286,9 @@ def main() -> None:
     serial, batched = judge_rates(pairs)
     lines.append(f"{'llm_judge (loopback server, serial, no cache)':<44} {serial:>16,.0f}")
     lines.append(f"{'llm_judge (same, verify_batch, 8 in flight)':<44} {batched:>16,.0f}")
-    lines.append("  (the scripted judge server runs in this process, on the same core: client-side overhead only)")
+    lines.append(
+        "  (the scripted judge server runs in this process, on the same core: client-side overhead only)"
+    )
 
     rates = interleaved_rates(
         {

@@ -49,7 +49,9 @@ def _builtin_command_modules() -> list[str]:
     from . import commands
 
     return sorted(
-        f"{commands.__name__}.{m.name}" for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")
+        f"{commands.__name__}.{m.name}"
+        for m in pkgutil.iter_modules(commands.__path__)
+        if not m.name.startswith("_")
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from .types import Candidate, Trajectory
 
-__all__ = ["Domain", "ExtractOptions", "Extractor"]
+__all__ = ["Domain", "ExtractOptions", "Extractor", "Generator", "Split", "Warmup"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,24 @@ class ExtractOptions:
 Extractor = Callable[[Trajectory, ExtractOptions], Iterable[Candidate]]
 """``extractor(trajectory, options) -> candidates``; skipped turns are simply not yielded."""
 
+Split = Literal["train", "validation", "heldout"]
+"""Which part of a domain's task space a generator draws from. ``train`` feeds extraction and SFT,
+``validation`` chooses settings, ``heldout`` is evaluation only: a domain keeps them disjoint."""
+
+
+class Generator(Protocol):
+    """``generate(n, seed, split) -> trajectories``: a domain's own demonstration data."""
+
+    def __call__(self, n: int, seed: int, split: Split) -> Iterable[Trajectory]: ...
+
+
+class Warmup(Protocol):
+    """``warmup(model, **options) -> folder``: build (and cache) a warmed-up pi_0 from ``model``
+    (a name or folder) and return the folder of the result; options come from ``[model]
+    warmup_options``."""
+
+    def __call__(self, model: str, **options: Any) -> Path: ...
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -40,6 +59,10 @@ class Domain:
     - ``extractor``: a custom turn extractor; ``None`` uses the default one.
     - ``benchmarks``: benchmark adapters by name, each ``adapter(policy, **options) -> dict``.
     - ``system_prompt``: an optional prompt prepended at rollout time when the prefix has none.
+    - ``generate``: optional :class:`Generator` of demonstration trajectories (``[data] generate``
+      in ``pivotrl run``), so a domain can produce its own training and held-out data.
+    - ``warmup``: optional :class:`Warmup` that turns a base model into the reference policy pi_0
+      (``[model] warmup = true``), e.g. a short SFT on a few demonstrations.
     """
 
     name: str
@@ -49,4 +72,6 @@ class Domain:
     extractor: Extractor | None = None
     benchmarks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     system_prompt: str | None = None
+    generate: Generator | None = None
+    warmup: Warmup | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)

@@ -49,15 +49,25 @@ def mean_std(values: Sequence[float]) -> dict[str, Any]:
     vals = [float(v) for v in values if v is not None]
     if not vals:
         return {"mean": None, "std": None, "n": 0, "values": []}
-    return {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
-            "n": len(vals), "values": vals}
+    return {
+        "mean": statistics.fmean(vals),
+        "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+        "n": len(vals),
+        "values": vals,
+    }
 
 
-def _sample_in_batches(policy: Any, prompts: Sequence[Prompt], n: int, sampling: SamplingParams,
-                       batch: int, advance: Progress | None) -> list[list[Any]]:
+def _sample_in_batches(
+    policy: Any,
+    prompts: Sequence[Prompt],
+    n: int,
+    sampling: SamplingParams,
+    batch: int,
+    advance: Progress | None,
+) -> list[list[Any]]:
     out: list[list[Any]] = []
     for i in range(0, len(prompts), batch):
-        chunk = prompts[i:i + batch]
+        chunk = prompts[i : i + batch]
         out.extend(policy.sample(chunk, n, sampling))
         if advance is not None:
             advance(len(chunk))
@@ -65,6 +75,7 @@ def _sample_in_batches(policy: Any, prompts: Sequence[Prompt], n: int, sampling:
 
 
 # -- held-out candidates ---------------------------------------------------------------------
+
 
 def _kind(c: Candidate) -> str:
     return "call" if c.expected.tool_calls else "message"
@@ -140,6 +151,7 @@ def evaluate_candidates(
 
 # -- benchmark adapters -----------------------------------------------------------------------
 
+
 def run_benchmark(policy: Any, domain: str, name: str, **options: Any) -> dict[str, Any]:
     """Run ``get_registry().domain(domain).benchmarks[name](policy, **options)``."""
     from .errors import UnknownNameError
@@ -150,14 +162,23 @@ def run_benchmark(policy: Any, domain: str, name: str, **options: Any) -> dict[s
         raise UnknownNameError("benchmark", name, list(benches))
     result = benches[name](policy, **options)
     if not isinstance(result, dict):
-        raise ConfigError(f"benchmark '{name}' of domain '{domain}' returned {type(result).__name__}, not a dict")
+        raise ConfigError(
+            f"benchmark '{name}' of domain '{domain}' returned {type(result).__name__}, not a dict"
+        )
     return result
 
 
 # -- OOD probes -----------------------------------------------------------------------------
 
-def answer_probes(policy: Any, probes: Sequence[Probe], *, max_new_tokens: int = 24,
-                  batch_size: int = 32, advance: Progress | None = None) -> list[str]:
+
+def answer_probes(
+    policy: Any,
+    probes: Sequence[Probe],
+    *,
+    max_new_tokens: int = 24,
+    batch_size: int = 32,
+    advance: Progress | None = None,
+) -> list[str]:
     """Greedy answers of ``policy`` to the probes (a tool call counts as its raw text)."""
     sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
     prompts = [probe_prompt(p) for p in probes]
@@ -174,8 +195,9 @@ def _answer_ids(tokenizer: Any, probe: Probe) -> tuple[list[int], list[int]]:
     return p_ids, a_ids
 
 
-def ood_kl(model: Any, reference: Any, tokenizer: Any, probes: Sequence[Probe], *,
-           batch_size: int = 16) -> dict[str, Any]:
+def ood_kl(
+    model: Any, reference: Any, tokenizer: Any, probes: Sequence[Probe], *, batch_size: int = 16
+) -> dict[str, Any]:
     """Mean token-level KL(pi_theta || pi_0) on the probes' reference answers.
 
     For every probe the prompt is followed by its reference answer and the end-of-turn token
@@ -190,30 +212,40 @@ def ood_kl(model: Any, reference: Any, tokenizer: Any, probes: Sequence[Probe], 
     model.eval()
     reference.eval()
     for i in range(0, len(probes), batch_size):
-        seqs = [_answer_ids(tokenizer, p) for p in probes[i:i + batch_size]]
+        seqs = [_answer_ids(tokenizer, p) for p in probes[i : i + batch_size]]
         width = max(len(p) + len(a) for p, a in seqs)
         pad = tokenizer.pad_token_id or 0
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for b, (p, a) in enumerate(seqs):  # right padding: positions start at 0 for every row
-            ids[b, :len(p) + len(a)] = torch.tensor(p + a)
-            mask[b, :len(p) + len(a)] = 1
+            ids[b, : len(p) + len(a)] = torch.tensor(p + a)
+            mask[b, : len(p) + len(a)] = 1
         with torch.no_grad():
             lp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
             lq = torch.log_softmax(reference(input_ids=ids, attention_mask=mask).logits.float(), -1)
         kl = (lp.exp() * (lp - lq)).sum(-1)  # (B, T): KL of the distribution predicting token t+1
         for b, (p, a) in enumerate(seqs):
-            k = kl[b, len(p) - 1:len(p) + len(a) - 1]  # positions that predict the answer tokens
+            k = kl[b, len(p) - 1 : len(p) + len(a) - 1]  # positions that predict the answer tokens
             total += float(k.sum())
             n_tok += k.numel()
             per_probe.append(float(k.mean()))
-    return {"kl_per_token": total / n_tok if n_tok else None,
-            "kl_per_probe": statistics.fmean(per_probe) if per_probe else None,
-            "n_tokens": n_tok, "n_probes": len(per_probe), "method": "exact, teacher-forced on reference answers"}
+    return {
+        "kl_per_token": total / n_tok if n_tok else None,
+        "kl_per_probe": statistics.fmean(per_probe) if per_probe else None,
+        "n_tokens": n_tok,
+        "n_probes": len(per_probe),
+        "method": "exact, teacher-forced on reference answers",
+    }
 
 
-def evaluate_ood(policy: Any, probes: Sequence[Probe], *, reference_model: Any = None,
-                 max_new_tokens: int = 24, advance: Progress | None = None) -> dict[str, Any]:
+def evaluate_ood(
+    policy: Any,
+    probes: Sequence[Probe],
+    *,
+    reference_model: Any = None,
+    max_new_tokens: int = 24,
+    advance: Progress | None = None,
+) -> dict[str, Any]:
     """OOD accuracy (overall and per skill), retention on base-correct probes, and KL.
 
     ``retention`` is the accuracy on the probes the shipped base model answered correctly
@@ -233,8 +265,10 @@ def evaluate_ood(policy: Any, probes: Sequence[Probe], *, reference_model: Any =
         "n_base_correct": len(kept),
         "by_skill": {s: {"n": len(v), "accuracy": sum(v) / len(v)} for s, v in sorted(by_skill.items())},
         "tool_call_answers": sum(1 for a in answers if "<tool_call>" in a),
-        "examples": [{"id": p.id, "question": p.question, "answer": p.answer, "response": a, "correct": ok}
-                     for (p, ok), a in list(zip(rows, answers, strict=True))[:8]],
+        "examples": [
+            {"id": p.id, "question": p.question, "answer": p.answer, "response": a, "correct": ok}
+            for (p, ok), a in list(zip(rows, answers, strict=True))[:8]
+        ],
     }
     if reference_model is not None and hasattr(policy, "model"):
         out["kl"] = ood_kl(policy.model, reference_model, policy.tokenizer, probes)
@@ -243,8 +277,16 @@ def evaluate_ood(policy: Any, probes: Sequence[Probe], *, reference_model: Any =
 
 # -- everything ------------------------------------------------------------------------------
 
-def evaluate_sets(policy: Any, domain: str | None, paths: Sequence[str | Path], seeds: Sequence[int],
-              sampling: SamplingParams, n_samples: int, limit: int | None) -> dict[str, Any]:
+
+def evaluate_sets(
+    policy: Any,
+    domain: str | None,
+    paths: Sequence[str | Path],
+    seeds: Sequence[int],
+    sampling: SamplingParams,
+    n_samples: int,
+    limit: int | None,
+) -> dict[str, Any]:
     """Accuracy on each candidates file (a held-out set) and the mean and spread over the sets
     (over the sampling seeds when there is one set and the decoding is sampled)."""
     from .jsonl import read_jsonl
@@ -258,9 +300,17 @@ def evaluate_sets(policy: Any, domain: str | None, paths: Sequence[str | Path], 
         dom = domain or cands[0].domain
         verifier = get_registry().domain_verifier(dom)
         system = get_registry().domain(dom).system_prompt
-        runs = [evaluate_candidates(policy, cands, verifier, n_samples=n_samples, system_prompt=system,
-                                    sampling=dataclasses.replace(sampling, seed=s))
-                for s in (seeds if sampling.temperature > 0 else seeds[:1])]
+        runs = [
+            evaluate_candidates(
+                policy,
+                cands,
+                verifier,
+                n_samples=n_samples,
+                system_prompt=system,
+                sampling=dataclasses.replace(sampling, seed=s),
+            )
+            for s in (seeds if sampling.temperature > 0 else seeds[:1])
+        ]
         result = runs[0]
         if len(runs) > 1:
             result["per_seed"] = [r["accuracy"] for r in runs]
@@ -300,27 +350,39 @@ def evaluate(
     from .registry import get_registry
 
     if not (candidates or benchmark or ood):
-        raise ConfigError("nothing to evaluate: pass --candidates FILE, --benchmark NAME (with --domain) or --ood")
+        raise ConfigError(
+            "nothing to evaluate: pass --candidates FILE, --benchmark NAME (with --domain) or --ood"
+        )
     if benchmark and not domain:
-        raise ConfigError("--benchmark needs --domain to find the adapter, e.g. --domain tool-use --benchmark episodes")
+        raise ConfigError(
+            "--benchmark needs --domain to find the adapter, e.g. --domain tool-use --benchmark episodes"
+        )
     t0 = time.perf_counter()
     if isinstance(model, str):  # held-out turns and episodes share prefixes: prefill each once
         from .policies.prefix_store import DEFAULT_PREFIX_CACHE
 
-        policy = get_registry().policy("hf", model=model, **{"prefix_cache": DEFAULT_PREFIX_CACHE,
-                                                             **(policy_options or {})})
+        policy = get_registry().policy(
+            "hf", model=model, **{"prefix_cache": DEFAULT_PREFIX_CACHE, **(policy_options or {})}
+        )
     else:
         policy = model
     sampling = sampling or SamplingParams(temperature=0.0, max_new_tokens=96)
-    doc: dict[str, Any] = {"model": model if isinstance(model, str) else getattr(policy, "model_id", "policy"),
-                           "domain": domain, "seeds": list(seeds) if seeds else None, "timing": {}}
+    doc: dict[str, Any] = {
+        "model": model if isinstance(model, str) else getattr(policy, "model_id", "policy"),
+        "domain": domain,
+        "seeds": list(seeds) if seeds else None,
+        "timing": {},
+    }
     if candidates:
         t = time.perf_counter()
         doc["held_out"] = evaluate_sets(policy, domain, candidates, seeds or (0,), sampling, n_samples, limit)
         doc["timing"]["held_out_s"] = time.perf_counter() - t
     if benchmark:
         t = time.perf_counter()
-        doc["benchmark"] = {"name": benchmark, **run_benchmark(policy, domain or "", benchmark, **(benchmark_options or {}))}
+        doc["benchmark"] = {
+            "name": benchmark,
+            **run_benchmark(policy, domain or "", benchmark, **(benchmark_options or {})),
+        }
         doc["timing"]["benchmark_s"] = time.perf_counter() - t
     if ood:
         t = time.perf_counter()

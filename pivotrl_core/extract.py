@@ -71,8 +71,9 @@ class ExtractStats(ReadStats):
         }
 
 
-def candidate_at(trajectory: Trajectory, index: int, domain: str,
-                 messages: tuple[Message, ...] | None = None) -> Candidate:
+def candidate_at(
+    trajectory: Trajectory, index: int, domain: str, messages: tuple[Message, ...] | None = None
+) -> Candidate:
     """The candidate at message ``index`` of a trajectory (``messages`` overrides its messages)."""
     msgs = trajectory.messages if messages is None else messages
     meta = trajectory.metadata
@@ -97,8 +98,9 @@ def _pivot_turn(trajectory: Trajectory) -> int | None:
     return None
 
 
-def default_extractor(trajectory: Trajectory, options: ExtractOptions,
-                      stats: ReadStats | None = None) -> Iterator[Candidate]:
+def default_extractor(
+    trajectory: Trajectory, options: ExtractOptions, stats: ReadStats | None = None
+) -> Iterator[Candidate]:
     """One candidate per non-empty assistant turn (see the module docstring)."""
     msgs = trajectory.messages
     if options.reasoning == "drop":
@@ -119,8 +121,16 @@ def default_extractor(trajectory: Trajectory, options: ExtractOptions,
             if stats is not None:
                 stats.skip("multi_call")
             continue
-        yield Candidate(id=f"{tid}:{i}", domain=domain, trajectory_id=tid, turn_index=i, messages=msgs[:i],
-                        expected=m, tools=tools, metadata=meta)
+        yield Candidate(
+            id=f"{tid}:{i}",
+            domain=domain,
+            trajectory_id=tid,
+            turn_index=i,
+            messages=msgs[:i],
+            expected=m,
+            tools=tools,
+            metadata=meta,
+        )
 
 
 class CandidateEncoder:
@@ -306,4 +316,6 @@ def export_candidates(path: str | Path, output: str | Path, format: str) -> int:
     try:
         return write_jsonl(output, rows())
     except NotImplementedError:
-        raise ConfigError(f"format '{format}' can only be read; export to openai, sharegpt or nemo-gym") from None
+        raise ConfigError(
+            f"format '{format}' can only be read; export to openai, sharegpt or nemo-gym"
+        ) from None

@@ -82,23 +82,123 @@ class Probe:
 
 # -- generation ----------------------------------------------------------------------------
 
-_WORDS = ["cat", "dog", "sun", "moon", "tree", "fish", "bird", "book", "lamp", "door", "cake", "milk", "rain", "snow", "star", "ship", "road", "frog", "bear", "lion", "wolf", "duck", "goat", "corn", "rice", "salt", "ring", "bell", "kite", "drum", "rose", "leaf", "seed", "nest", "hill", "lake", "apple", "table", "chair", "house", "water", "green", "light", "river", "stone", "bread", "plant", "cloud", "horse", "mouse", "pencil", "garden", "window", "orange", "yellow", "silver", "winter", "summer", "candle", "rabbit", "basket"]
+_WORDS = [
+    "cat",
+    "dog",
+    "sun",
+    "moon",
+    "tree",
+    "fish",
+    "bird",
+    "book",
+    "lamp",
+    "door",
+    "cake",
+    "milk",
+    "rain",
+    "snow",
+    "star",
+    "ship",
+    "road",
+    "frog",
+    "bear",
+    "lion",
+    "wolf",
+    "duck",
+    "goat",
+    "corn",
+    "rice",
+    "salt",
+    "ring",
+    "bell",
+    "kite",
+    "drum",
+    "rose",
+    "leaf",
+    "seed",
+    "nest",
+    "hill",
+    "lake",
+    "apple",
+    "table",
+    "chair",
+    "house",
+    "water",
+    "green",
+    "light",
+    "river",
+    "stone",
+    "bread",
+    "plant",
+    "cloud",
+    "horse",
+    "mouse",
+    "pencil",
+    "garden",
+    "window",
+    "orange",
+    "yellow",
+    "silver",
+    "winter",
+    "summer",
+    "candle",
+    "rabbit",
+    "basket",
+]
 _COMPOUNDS = [
-    ("sun", "flower"), ("rain", "bow"), ("foot", "ball"), ("tooth", "brush"), ("snow", "man"),
-    ("butter", "fly"), ("fire", "work"), ("note", "book"), ("cup", "cake"), ("star", "fish"),
-    ("bed", "room"), ("water", "fall"), ("moon", "light"), ("sea", "shell"), ("pan", "cake"),
-    ("door", "bell"), ("hand", "bag"), ("key", "board"), ("air", "port"), ("bath", "tub"),
+    ("sun", "flower"),
+    ("rain", "bow"),
+    ("foot", "ball"),
+    ("tooth", "brush"),
+    ("snow", "man"),
+    ("butter", "fly"),
+    ("fire", "work"),
+    ("note", "book"),
+    ("cup", "cake"),
+    ("star", "fish"),
+    ("bed", "room"),
+    ("water", "fall"),
+    ("moon", "light"),
+    ("sea", "shell"),
+    ("pan", "cake"),
+    ("door", "bell"),
+    ("hand", "bag"),
+    ("key", "board"),
+    ("air", "port"),
+    ("bath", "tub"),
 ]
 _UNITS = [  # (from, to, factor)
-    ("meters", "centimeters", 100), ("kilometers", "meters", 1000), ("kilograms", "grams", 1000),
-    ("hours", "minutes", 60), ("minutes", "seconds", 60), ("days", "hours", 24),
-    ("weeks", "days", 7), ("years", "months", 12), ("feet", "inches", 12),
-    ("liters", "milliliters", 1000), ("dozen", "items", 12), ("centuries", "years", 100),
+    ("meters", "centimeters", 100),
+    ("kilometers", "meters", 1000),
+    ("kilograms", "grams", 1000),
+    ("hours", "minutes", 60),
+    ("minutes", "seconds", 60),
+    ("days", "hours", 24),
+    ("weeks", "days", 7),
+    ("years", "months", 12),
+    ("feet", "inches", 12),
+    ("liters", "milliliters", 1000),
+    ("dozen", "items", 12),
+    ("centuries", "years", 100),
 ]
 _NUMBER = " Reply with the number only."
 _WORD = " Reply with the word only."
 _LETTER = " Reply with the letter only."
-_NUM_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+_NUM_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+]
 
 
 def _arithmetic(rng: random.Random, n: int) -> list[Probe]:
@@ -124,11 +224,20 @@ def _unit_conversion(rng: random.Random, n: int) -> list[Probe]:
     for i in range(n):
         src, dst, factor = _UNITS[i % len(_UNITS)]
         k = rng.randint(2, 9)
-        q = (f"How many eggs are in {k} dozen?" if src == "dozen"
-             else f"How many {dst} are in {k} {src}?") + _NUMBER
+        q = (
+            f"How many eggs are in {k} dozen?" if src == "dozen" else f"How many {dst} are in {k} {src}?"
+        ) + _NUMBER
         ans = str(k * factor)
-        out.append(Probe(f"unit_conversion-{i:03d}", "unit_conversion", q, ans,
-                         aliases=(f"{ans} {dst}",), meta={"from": src, "to": dst}))
+        out.append(
+            Probe(
+                f"unit_conversion-{i:03d}",
+                "unit_conversion",
+                q,
+                ans,
+                aliases=(f"{ans} {dst}",),
+                meta={"from": src, "to": dst},
+            )
+        )
     return out
 
 
@@ -154,8 +263,11 @@ def _string(rng: random.Random, n: int) -> list[Probe]:
         else:
             a, b = rng.choice(_COMPOUNDS)
             q, ans = f"Join the words '{a}' and '{b}' into one word.{_WORD}", a + b
-        out.append(Probe(f"string-{i:03d}", "string", q, ans, aliases=aliases,
-                         case_sensitive=case, meta={"op": kind}))
+        out.append(
+            Probe(
+                f"string-{i:03d}", "string", q, ans, aliases=aliases, case_sensitive=case, meta={"op": kind}
+            )
+        )
     return out
 
 
@@ -178,15 +290,21 @@ def _factual() -> list[Probe]:
     return [Probe(f"factual-{i:03d}", "factual", q, a, aliases=al) for i, (q, a, al) in enumerate(rows)]
 
 
-def generate_probes(seed: int = 0, n_arithmetic: int = 120, n_units: int = 96,
-                    n_string: int = 96) -> list[Probe]:
+def generate_probes(
+    seed: int = 0, n_arithmetic: int = 120, n_units: int = 96, n_string: int = 96
+) -> list[Probe]:
     """All candidate probes, deterministic for a seed (factual items are not yet filtered)."""
     rng = random.Random(seed)
-    return [*_arithmetic(rng, n_arithmetic), *_unit_conversion(rng, n_units),
-            *_string(rng, n_string), *_factual()]
+    return [
+        *_arithmetic(rng, n_arithmetic),
+        *_unit_conversion(rng, n_units),
+        *_string(rng, n_string),
+        *_factual(),
+    ]
 
 
 # -- prompts and scoring ------------------------------------------------------------------
+
 
 def probe_prompt(probe: Probe, system_prompt: str = SYSTEM_PROMPT) -> Prompt:
     """The chat prompt of a probe: a short system instruction and the question, no tools."""
@@ -198,7 +316,6 @@ _ARTICLE = re.compile(r"^(the|a|an)\s+")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _SPLITTERS = ("=", " is ", " are ", " was ", " equals ", " has ", " have ", ":", "->")
 _SENTENCE_END = re.compile(r"(\. |! |; | \()")
-
 
 
 def normalise(text: str, case_sensitive: bool = False) -> str:
@@ -224,7 +341,7 @@ def answer_spans(response: str) -> list[str]:
     for sep in _SPLITTERS:
         idx = low.rfind(sep)
         if idx >= 0:
-            spans.append(sentence[idx + len(sep):])
+            spans.append(sentence[idx + len(sep) :])
     return spans
 
 
@@ -247,12 +364,14 @@ def score_answer(probe: Probe, response: str) -> bool:
 
 # -- the shipped file -----------------------------------------------------------------------
 
+
 def default_probe_path() -> Path:
     return Path(__file__).parent / "data" / "ood_probes.jsonl"
 
 
-def load_probes(path: str | Path | None = None, skills: Sequence[str] | None = None,
-                limit_per_skill: int | None = None) -> list[Probe]:
+def load_probes(
+    path: str | Path | None = None, skills: Sequence[str] | None = None, limit_per_skill: int | None = None
+) -> list[Probe]:
     """Read a probe file (the shipped one by default), optionally a subset by skill.
 
     ``limit_per_skill`` keeps the first N of each skill (the file order is a seeded shuffle,

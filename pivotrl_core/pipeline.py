@@ -57,7 +57,9 @@ class Manifest:
             try:
                 self.data = json.loads(self.path.read_text(encoding="utf-8"))
             except json.JSONDecodeError:  # written atomically, so only a hand edit gets here
-                raise PivotrlError(f"{self.path} is not valid JSON; delete it to re-run every stage") from None
+                raise PivotrlError(
+                    f"{self.path} is not valid JSON; delete it to re-run every stage"
+                ) from None
 
     def entry(self, name: str) -> dict[str, Any] | None:
         return self.data["stages"].get(name)
@@ -70,14 +72,25 @@ class Manifest:
 
     def start(self, name: str, key: str) -> None:
         old = self.entry(name) or {}
-        self.data["stages"][name] = {"key": key, "status": "started", "started": time.time(),
-                                     "result": old.get("result") if old.get("key") == key else None}
+        self.data["stages"][name] = {
+            "key": key,
+            "status": "started",
+            "started": time.time(),
+            "result": old.get("result") if old.get("key") == key else None,
+        }
         self.save()
 
-    def done(self, name: str, key: str, outputs: Sequence[Path], seconds: float, result: dict[str, Any] | None) -> None:
+    def done(
+        self, name: str, key: str, outputs: Sequence[Path], seconds: float, result: dict[str, Any] | None
+    ) -> None:
         self.data["stages"][name] = {
-            "key": key, "status": "done", "run_id": uuid.uuid4().hex, "finished": time.time(),
-            "seconds": round(seconds, 2), "outputs": {str(p): hash_path(p) for p in outputs}, "result": result,
+            "key": key,
+            "status": "done",
+            "run_id": uuid.uuid4().hex,
+            "finished": time.time(),
+            "seconds": round(seconds, 2),
+            "outputs": {str(p): hash_path(p) for p in outputs},
+            "result": result,
         }
         self.save()
 
@@ -139,7 +152,12 @@ def run_stage(stage: Stage, manifest: Manifest, say: Callable[[str], None]) -> d
     prev = manifest.entry(stage.name) or {}
     if manifest.is_current(stage.name, key, stage.outputs):
         say(f"[dim]skip[/dim]   {stage.name:<14} current (ran in {prev.get('seconds', 0):.1f} s)")
-        return {"name": stage.name, "status": "skipped", "seconds": 0.0, "recorded_seconds": prev.get("seconds")}
+        return {
+            "name": stage.name,
+            "status": "skipped",
+            "seconds": 0.0,
+            "recorded_seconds": prev.get("seconds"),
+        }
     resume = stage.resumable and prev.get("status") == "started" and prev.get("key") == key
     if not resume:
         _clean(stage.outputs if stage.clean is None else stage.clean)
@@ -148,14 +166,21 @@ def run_stage(stage: Stage, manifest: Manifest, say: Callable[[str], None]) -> d
     t0 = time.perf_counter()
     result = stage.run(resume)
     seconds = time.perf_counter() - t0
-    outputs = [*stage.outputs, *(Path(p) for p in (result or {}).get("outputs", []) if Path(p) not in stage.outputs)]
+    outputs = [
+        *stage.outputs,
+        *(Path(p) for p in (result or {}).get("outputs", []) if Path(p) not in stage.outputs),
+    ]
     missing = [str(p) for p in outputs if not p.exists()]
     if missing:
         raise PivotrlError(f"stage {stage.name} finished without writing {', '.join(missing)}")
     manifest.done(stage.name, key, outputs, seconds, result)
     say(f"[green]done[/green]   {stage.name:<14} {seconds:.1f} s")
-    return {"name": stage.name, "status": "resumed" if resume else "ran", "seconds": round(seconds, 2),
-            "recorded_seconds": round(seconds, 2)}
+    return {
+        "name": stage.name,
+        "status": "resumed" if resume else "ran",
+        "seconds": round(seconds, 2),
+        "recorded_seconds": round(seconds, 2),
+    }
 
 
 def run_pipeline(

@@ -29,20 +29,32 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
     "run": {
         "name": (str, "run", "Run name; the default run folder is `runs/<name>`."),
         "domain": (str, "generic", "Domain of the data: its extractor, verifier and benchmark are used."),
-        "seed": (int, 0, "Seed of profiling, the train/validation split and training (unless [train] sets one)."),
+        "seed": (
+            int,
+            0,
+            "Seed of profiling, the train/validation split and training (unless [train] sets one).",
+        ),
         "with_sft": (bool, False, "Also train the SFT baseline on the same trajectories and evaluate it."),
     },
     "model": {
         "name": (str, "smollm2-135m", "Starting model pi_0: built-in name, local folder or hub id."),
-        "warmup": (str, "", "Optional `module:function` that builds (and caches) a warmed-up model and returns "
-                            "its folder; that folder becomes pi_0. The function gets `warmup_options` as keyword "
-                            "arguments, plus `model = name` when it has a `model` parameter. Empty = no warm-up."),
+        "warmup": (
+            str,
+            "",
+            "Optional `module:function` that builds (and caches) a warmed-up model and returns "
+            "its folder; that folder becomes pi_0. The function gets `warmup_options` as keyword "
+            "arguments, plus `model = name` when it has a `model` parameter. Empty = no warm-up.",
+        ),
         "warmup_options": (dict, {}, "Keyword arguments of the warm-up function."),
     },
     "data": {
         "trajectories": (list, [], "Trajectory files (any format `pivotrl extract` reads)."),
-        "generate": (list, [], "Or: a pivotrl command that writes trajectories when given `-o FILE`, as a "
-                               "list of arguments, e.g. `[\"tool-use\", \"generate\", \"--n\", \"60\"]`."),
+        "generate": (
+            list,
+            [],
+            "Or: a pivotrl command that writes trajectories when given `-o FILE`, as a "
+            'list of arguments, e.g. `["tool-use", "generate", "--n", "60"]`.',
+        ),
         "format": (str, "", "Trajectory format name (empty = detected from the first row)."),
     },
     "extract": {
@@ -66,9 +78,17 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "val_fraction": (float, 0.1, "Share of trajectories whose pivots form the validation split."),
     },
     "eval": {
-        "heldout_generate": (list, [], "Held-out sets: a list of pivotrl commands (argument lists, `-o FILE` "
-                                       "appended), each writing trajectories from seeds not used for training."),
-        "heldout_trajectories": (list, [], "Held-out sets from existing trajectory files (one set per file)."),
+        "heldout_generate": (
+            list,
+            [],
+            "Held-out sets: a list of pivotrl commands (argument lists, `-o FILE` "
+            "appended), each writing trajectories from seeds not used for training.",
+        ),
+        "heldout_trajectories": (
+            list,
+            [],
+            "Held-out sets from existing trajectory files (one set per file).",
+        ),
         "validation": (bool, True, "Also evaluate on the validation pivots of `select`."),
         "limit": (int, 0, "Evaluate at most N candidates per held-out set (0 = all)."),
         "temperature": (float, 0.0, "Held-out sampling temperature (0 = greedy)."),
@@ -93,8 +113,10 @@ def _check_value(table: str, key: str, value: Any) -> Any:
         return float(value)
     if not ok:
         name = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
-        raise ConfigError(f"[{table}] {key} = {value!r} must be a {name}; e.g. {key} = {_toml(default)} "
-                          f"(every field is listed in docs/pipeline.md)")
+        raise ConfigError(
+            f"[{table}] {key} = {value!r} must be a {name}; e.g. {key} = {_toml(default)} "
+            f"(every field is listed in docs/pipeline.md)"
+        )
     return value
 
 
@@ -109,7 +131,7 @@ def _toml(v: Any) -> str:
 def _validate(cfg: dict[str, Any]) -> None:
     ev = cfg["eval"]
     if not cfg["data"]["trajectories"] and not cfg["data"]["generate"]:
-        raise ConfigError("[data] needs trajectories = [\"file.jsonl\"] or generate = [\"<command>\", ...]")
+        raise ConfigError('[data] needs trajectories = ["file.jsonl"] or generate = ["<command>", ...]')
     if cfg["data"]["trajectories"] and cfg["data"]["generate"]:
         raise ConfigError("[data] takes trajectories or generate, not both; remove one of them")
     _check_argv("[data] generate", cfg["data"]["generate"])
@@ -124,7 +146,9 @@ def _validate(cfg: dict[str, Any]) -> None:
     if not 0 <= cfg["select"]["val_fraction"] < 1:
         raise ConfigError("[select] val_fraction must be in [0, 1); e.g. val_fraction = 0.1")
     if ev["n_samples"] < 1 or not ev["seeds"] or not all(isinstance(s, int) for s in ev["seeds"]):
-        raise ConfigError("[eval] needs n_samples >= 1 and seeds = a non-empty list of integers, e.g. seeds = [0]")
+        raise ConfigError(
+            "[eval] needs n_samples >= 1 and seeds = a non-empty list of integers, e.g. seeds = [0]"
+        )
     if ev["benchmark"] and not isinstance(ev["benchmark_options"], dict):
         raise ConfigError("[eval] benchmark_options must be a table, e.g. benchmark_options = {n_tasks = 5}")
     if cfg["model"]["warmup"] and ":" not in cfg["model"]["warmup"]:
@@ -133,9 +157,11 @@ def _validate(cfg: dict[str, Any]) -> None:
 
 def _check_argv(where: str, argv: Any) -> None:
     if argv and (not isinstance(argv, list) or not all(isinstance(a, str) for a in argv)):
-        raise ConfigError(f"{where} must be a list of strings, e.g. [\"tool-use\", \"generate\", \"--n\", \"60\"]")
+        raise ConfigError(f'{where} must be a list of strings, e.g. ["tool-use", "generate", "--n", "60"]')
     if argv and any(a in ("-o", "--output") for a in argv):
-        raise ConfigError(f"{where}: leave out -o/--output; the pipeline appends it with a path in the run folder")
+        raise ConfigError(
+            f"{where}: leave out -o/--output; the pipeline appends it with a path in the run folder"
+        )
 
 
 def merge_overrides(doc: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,12 +174,17 @@ def merge_overrides(doc: dict[str, Any], overrides: Mapping[str, Any]) -> dict[s
             table, field = key.split(".", 1)
             out.setdefault(table, {})[field] = value
         else:
-            raise ConfigError(f"--set {key}=... needs a table, e.g. --set profile.k=8 or --set train.max_steps=10")
+            raise ConfigError(
+                f"--set {key}=... needs a table, e.g. --set profile.k=8 or --set train.max_steps=10"
+            )
     return out
 
 
-def load_pipeline_config(source: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
-                         base_dir: Path | None = None) -> dict[str, Any]:
+def load_pipeline_config(
+    source: str | Path | Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    base_dir: Path | None = None,
+) -> dict[str, Any]:
     """Read and validate a run config (a TOML path or an already-parsed dict).
 
     Relative paths in ``[data] trajectories`` and ``[eval] heldout_trajectories`` are resolved
@@ -165,7 +196,9 @@ def load_pipeline_config(source: str | Path | Mapping[str, Any], overrides: Mapp
     else:
         path = Path(source)
         if not path.exists():
-            raise ConfigError(f"config file {path} does not exist; write one (docs/pipeline.md) or use `pivotrl quickstart`")
+            raise ConfigError(
+                f"config file {path} does not exist; write one (docs/pipeline.md) or use `pivotrl quickstart`"
+            )
         try:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
@@ -177,7 +210,9 @@ def load_pipeline_config(source: str | Path | Mapping[str, Any], overrides: Mapp
         if table not in SCHEMA and table not in PASSTHROUGH:
             close = difflib.get_close_matches(table, [*SCHEMA, *PASSTHROUGH], n=1)
             hint = f"; did you mean [{close[0]}]?" if close else ""
-            raise ConfigError(f"{where}: unknown table [{table}]{hint} Tables: {', '.join([*SCHEMA, *PASSTHROUGH])}.")
+            raise ConfigError(
+                f"{where}: unknown table [{table}]{hint} Tables: {', '.join([*SCHEMA, *PASSTHROUGH])}."
+            )
     for table, fields in SCHEMA.items():
         given = doc.get(table, {})
         if not isinstance(given, dict):
@@ -187,8 +222,10 @@ def load_pipeline_config(source: str | Path | Mapping[str, Any], overrides: Mapp
                 close = difflib.get_close_matches(key, list(fields), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise ConfigError(f"{where}: unknown field [{table}] {key}{hint} Known: {', '.join(fields)}.")
-        cfg[table] = {k: (_check_value(table, k, given[k]) if k in given else copy.deepcopy(d))
-                      for k, (_, d, _) in fields.items()}
+        cfg[table] = {
+            k: (_check_value(table, k, given[k]) if k in given else copy.deepcopy(d))
+            for k, (_, d, _) in fields.items()
+        }
     for table in PASSTHROUGH:
         cfg[table] = dict(doc.get(table, {}))
     for table, key in _PATHS:

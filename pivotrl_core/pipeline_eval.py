@@ -27,20 +27,34 @@ def evaluate_model(cfg: dict[str, Any], out: Path, model: str, kl_reference: str
 
     ev, domain = cfg["eval"], cfg["run"]["domain"]
     # held-out turns share prefixes (turns of one trajectory, the system prompt): prefill each once
-    policy = get_registry().policy("hf", model=model, batch_size=ev["batch_size"],
-                                      prefix_cache=DEFAULT_PREFIX_CACHE)
+    policy = get_registry().policy(
+        "hf", model=model, batch_size=ev["batch_size"], prefix_cache=DEFAULT_PREFIX_CACHE
+    )
     sampling = SamplingParams(temperature=ev["temperature"], max_new_tokens=ev["max_new_tokens"])
     files = [c for _, _, c in heldout_sets(cfg, out).values() if count_rows(c)]
-    doc = evaluate(
-        policy, domain=domain, candidates=files, benchmark=ev["benchmark"] or None,
-        benchmark_options=ev["benchmark_options"], ood=ev["ood"],
-        ood_limit_per_skill=ev["ood_limit_per_skill"] or None, reference=kl_reference,
-        seeds=ev["seeds"], sampling=sampling, n_samples=ev["n_samples"], limit=ev["limit"] or None,
-    ) if (files or ev["benchmark"] or ev["ood"]) else {"model": model, "timing": {}}
+    doc = (
+        evaluate(
+            policy,
+            domain=domain,
+            candidates=files,
+            benchmark=ev["benchmark"] or None,
+            benchmark_options=ev["benchmark_options"],
+            ood=ev["ood"],
+            ood_limit_per_skill=ev["ood_limit_per_skill"] or None,
+            reference=kl_reference,
+            seeds=ev["seeds"],
+            sampling=sampling,
+            n_samples=ev["n_samples"],
+            limit=ev["limit"] or None,
+        )
+        if (files or ev["benchmark"] or ev["ood"])
+        else {"model": model, "timing": {}}
+    )
     val = out / "pivots.val.jsonl"
     if ev["validation"] and count_rows(val):
-        doc["validation"] = evaluate_sets(policy, domain, [val], ev["seeds"], sampling, ev["n_samples"],
-                                      ev["limit"] or None)
+        doc["validation"] = evaluate_sets(
+            policy, domain, [val], ev["seeds"], sampling, ev["n_samples"], ev["limit"] or None
+        )
     doc["model"] = model
     policy.close()
     return doc
@@ -74,8 +88,15 @@ def _factory(cfg: dict[str, Any], out: Path, label: str) -> Callable[[dict[str, 
             write_json(path, doc)
             return _summary(doc)
 
-        return Stage(f"eval-{label}", run, [path], config={"eval": cfg["eval"], "model": model, "domain": cfg["run"]["domain"]},
-                     after=["heldout", "select", upstream], description=f"evaluate {LABELS[label]}: {model}")
+        return Stage(
+            f"eval-{label}",
+            run,
+            [path],
+            config={"eval": cfg["eval"], "model": model, "domain": cfg["run"]["domain"]},
+            after=["heldout", "select", upstream],
+            description=f"evaluate {LABELS[label]}: {model}",
+        )
+
     return make
 
 

@@ -37,7 +37,9 @@ def invoke(argv: list[str]) -> None:
         raise ConfigError(f"`pivotrl {' '.join(argv)}`: {e.format_message()}") from None
     except SystemExit as e:  # the group prints "Error: ..." and exits with the error's code
         if e.code not in (0, None):
-            err = PivotrlError(f"`pivotrl {' '.join(argv[:2])} ...` failed (exit {e.code}); see the error above")
+            err = PivotrlError(
+                f"`pivotrl {' '.join(argv[:2])} ...` failed (exit {e.code}); see the error above"
+            )
             err.exit_code = e.code if isinstance(e.code, int) else 1
             raise err from None
 
@@ -100,8 +102,16 @@ def heldout_sets(cfg: dict[str, Any], out: Path) -> dict[str, tuple[list[str] | 
 
 def _extract_args(cfg: dict[str, Any], inputs: list[Path], output: Path) -> list[str]:
     ex = cfg["extract"]
-    argv = ["extract", *map(str, inputs), "--domain", cfg["run"]["domain"], "--reasoning", ex["reasoning"],
-            "-o", str(output)]
+    argv = [
+        "extract",
+        *map(str, inputs),
+        "--domain",
+        cfg["run"]["domain"],
+        "--reasoning",
+        ex["reasoning"],
+        "-o",
+        str(output),
+    ]
     if cfg["data"]["format"]:
         argv += ["--format", cfg["data"]["format"]]
     if ex["drop_multi_call"]:
@@ -113,14 +123,24 @@ def _extract_args(cfg: dict[str, Any], inputs: list[Path], output: Path) -> list
 
 # -- stage factories --------------------------------------------------------------------------
 
+
 def build_stages(cfg: dict[str, Any], out: Path) -> list[Factory]:
     """The ordered stage factories of a run."""
     from .pipeline_eval import eval_factories
     from .report import report_factory
 
-    return [_generate(cfg, out), _heldout(cfg, out), _warmup(cfg, out), _extract(cfg, out),
-            _profile(cfg, out), _select(cfg, out), _train(cfg, out), _sft(cfg, out),
-            *eval_factories(cfg, out), report_factory(cfg, out)]
+    return [
+        _generate(cfg, out),
+        _heldout(cfg, out),
+        _warmup(cfg, out),
+        _extract(cfg, out),
+        _profile(cfg, out),
+        _select(cfg, out),
+        _train(cfg, out),
+        _sft(cfg, out),
+        *eval_factories(cfg, out),
+        report_factory(cfg, out),
+    ]
 
 
 def _generate(cfg: dict[str, Any], out: Path) -> Factory:
@@ -130,8 +150,14 @@ def _generate(cfg: dict[str, Any], out: Path) -> Factory:
             return None
         path = out / "data" / "trajectories.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        return Stage("generate", lambda resume: invoke([*argv, "-o", str(path)]) or {"rows": count_rows(path)},
-                     [path], config={"argv": argv}, description="pivotrl " + " ".join(argv))
+        return Stage(
+            "generate",
+            lambda resume: invoke([*argv, "-o", str(path)]) or {"rows": count_rows(path)},
+            [path],
+            config={"argv": argv},
+            description="pivotrl " + " ".join(argv),
+        )
+
     return make
 
 
@@ -153,10 +179,19 @@ def _heldout(cfg: dict[str, Any], out: Path) -> Factory:
 
         outputs = [c for _, _, c in sets.values()] + [t for a, t, _ in sets.values() if a is not None]
         external = [t for a, t, _ in sets.values() if a is None]
-        return Stage("heldout", run, outputs, inputs=external,
-                     config={"sets": {k: v[0] for k, v in sets.items()}, "extract": cfg["extract"],
-                             "domain": cfg["run"]["domain"]},
-                     description=f"{len(sets)} held-out set(s)")
+        return Stage(
+            "heldout",
+            run,
+            outputs,
+            inputs=external,
+            config={
+                "sets": {k: v[0] for k, v in sets.items()},
+                "extract": cfg["extract"],
+                "domain": cfg["run"]["domain"],
+            },
+            description=f"{len(sets)} held-out set(s)",
+        )
+
     return make
 
 
@@ -169,7 +204,9 @@ def _warmup(cfg: dict[str, Any], out: Path) -> Factory:
         try:
             fn = getattr(importlib.import_module(module), fn_name)
         except (ImportError, AttributeError) as e:
-            raise ConfigError(f"[model] warmup = {spec!r} cannot be loaded ({e}); install the plugin that provides it") from None
+            raise ConfigError(
+                f"[model] warmup = {spec!r} cannot be loaded ({e}); install the plugin that provides it"
+            ) from None
         cached = ((results.get("_previous") or {}).get("warmup") or {}).get("model")
         opts = dict(cfg["model"]["warmup_options"])
         if "model" in inspect.signature(fn).parameters:  # else the function picks its own base model
@@ -180,8 +217,15 @@ def _warmup(cfg: dict[str, Any], out: Path) -> Factory:
             return {"model": path, "outputs": [path]}
 
         outputs = [Path(cached)] if cached else []
-        return Stage("warmup", run, outputs, config={"warmup": spec, "options": opts}, clean=[],
-                     description=f"{spec} (cached after its first build)")
+        return Stage(
+            "warmup",
+            run,
+            outputs,
+            config={"warmup": spec, "options": opts},
+            clean=[],
+            description=f"{spec} (cached after its first build)",
+        )
+
     return make
 
 
@@ -189,11 +233,20 @@ def _extract(cfg: dict[str, Any], out: Path) -> Factory:
     def make(results: dict[str, Any]) -> Stage:
         inputs = trajectory_files(cfg, out)
         path = out / "candidates.jsonl"
-        return Stage("extract", lambda resume: invoke(_extract_args(cfg, inputs, path)) or {"rows": count_rows(path)},
-                     [path], config={"extract": cfg["extract"], "domain": cfg["run"]["domain"],
-                                     "format": cfg["data"]["format"]},
-                     inputs=[] if cfg["data"]["generate"] else inputs,
-                     after=["generate"] if cfg["data"]["generate"] else [], description="trajectories -> candidates")
+        return Stage(
+            "extract",
+            lambda resume: invoke(_extract_args(cfg, inputs, path)) or {"rows": count_rows(path)},
+            [path],
+            config={
+                "extract": cfg["extract"],
+                "domain": cfg["run"]["domain"],
+                "format": cfg["data"]["format"],
+            },
+            inputs=[] if cfg["data"]["generate"] else inputs,
+            after=["generate"] if cfg["data"]["generate"] else [],
+            description="trajectories -> candidates",
+        )
+
     return make
 
 
@@ -201,16 +254,43 @@ def _profile(cfg: dict[str, Any], out: Path) -> Factory:
     def make(results: dict[str, Any]) -> Stage:
         p, ref = cfg["profile"], reference_model(cfg, results)
         path = out / "profiles.jsonl"
-        argv = ["profile", str(out / "candidates.jsonl"), "--model", ref, "--k", str(p["k"]),
-                "--domain", cfg["run"]["domain"], "--temperature", str(p["temperature"]), "--top-p", str(p["top_p"]),
-                "--max-new-tokens", str(p["max_new_tokens"]), "--seed", str(cfg["run"]["seed"]),
-                "--batch-size", str(p["batch_size"]), "--max-mean", str(cfg["select"]["max_mean"]), "-o", str(path)]
+        argv = [
+            "profile",
+            str(out / "candidates.jsonl"),
+            "--model",
+            ref,
+            "--k",
+            str(p["k"]),
+            "--domain",
+            cfg["run"]["domain"],
+            "--temperature",
+            str(p["temperature"]),
+            "--top-p",
+            str(p["top_p"]),
+            "--max-new-tokens",
+            str(p["max_new_tokens"]),
+            "--seed",
+            str(cfg["run"]["seed"]),
+            "--batch-size",
+            str(p["batch_size"]),
+            "--max-mean",
+            str(cfg["select"]["max_mean"]),
+            "-o",
+            str(path),
+        ]
         argv += ["--early-stop"] if p["early_stop"] else []
         argv += ["--save-samples"] if p["save_samples"] else []
         argv += ["--limit", str(p["limit"])] if p["limit"] else []
-        return Stage("profile", lambda resume: invoke(argv) or {"rows": count_rows(path), "model": ref}, [path],
-                     config={"argv": argv}, after=["extract", "warmup"], resumable=True,
-                     description=f"K={p['k']} samples per candidate from pi_0 = {ref}")
+        return Stage(
+            "profile",
+            lambda resume: invoke(argv) or {"rows": count_rows(path), "model": ref},
+            [path],
+            config={"argv": argv},
+            after=["extract", "warmup"],
+            resumable=True,
+            description=f"K={p['k']} samples per candidate from pi_0 = {ref}",
+        )
+
     return make
 
 
@@ -218,20 +298,44 @@ def _select(cfg: dict[str, Any], out: Path) -> Factory:
     def make(results: dict[str, Any]) -> Stage:
         s = cfg["select"]
         path, val = out / "pivots.jsonl", out / "pivots.val.jsonl"
-        argv = ["select", str(out / "profiles.jsonl"), "--max-mean", str(s["max_mean"]), "--min-std", str(s["min_std"]),
-                "--val-fraction", str(s["val_fraction"]), "--seed", str(cfg["run"]["seed"]),
-                "--candidates", str(out / "candidates.jsonl"), "--report-dir", str(out / "select"), "-o", str(path)]
+        argv = [
+            "select",
+            str(out / "profiles.jsonl"),
+            "--max-mean",
+            str(s["max_mean"]),
+            "--min-std",
+            str(s["min_std"]),
+            "--val-fraction",
+            str(s["val_fraction"]),
+            "--seed",
+            str(cfg["run"]["seed"]),
+            "--candidates",
+            str(out / "candidates.jsonl"),
+            "--report-dir",
+            str(out / "select"),
+            "-o",
+            str(path),
+        ]
 
         def run(resume: bool) -> dict[str, Any]:
             invoke(argv)
             n = count_rows(path)
             if n == 0:
-                raise PivotrlError("select kept no training pivots: every candidate was all-pass or all-fail "
-                                   "under pi_0. Raise [profile] k or [select] max_mean, or profile more candidates.")
+                raise PivotrlError(
+                    "select kept no training pivots: every candidate was all-pass or all-fail "
+                    "under pi_0. Raise [profile] k or [select] max_mean, or profile more candidates."
+                )
             return {"train": n, "val": count_rows(val)}
 
-        return Stage("select", run, [path, val, out / "select"], config={"argv": argv}, after=["profile"],
-                     description=f"var > 0 and mean < {s['max_mean']}")
+        return Stage(
+            "select",
+            run,
+            [path, val, out / "select"],
+            config={"argv": argv},
+            after=["profile"],
+            description=f"var > 0 and mean < {s['max_mean']}",
+        )
+
     return make
 
 
@@ -240,8 +344,15 @@ def _trainer_sets(cfg: dict[str, Any], table: str, ref: str) -> list[str]:
     return _sets(fields)
 
 
-def _train_like(name: str, cfg: dict[str, Any], out: Path, argv_head: list[str], ref: str,
-                after: list[str], description: str) -> Stage:
+def _train_like(
+    name: str,
+    cfg: dict[str, Any],
+    out: Path,
+    argv_head: list[str],
+    ref: str,
+    after: list[str],
+    description: str,
+) -> Stage:
     folder = out / name
     argv = [*argv_head, *_trainer_sets(cfg, "train" if name == "train" else "sft", ref), "-o", str(folder)]
 
@@ -255,15 +366,31 @@ def _train_like(name: str, cfg: dict[str, Any], out: Path, argv_head: list[str],
         invoke([*argv, "--resume"] if resume else argv)
         return {"model": str(folder / "final")}
 
-    return Stage(name, run, [folder / "final"], config={"argv": argv}, after=after, resumable=True,
-                 description=description, clean=[])
+    return Stage(
+        name,
+        run,
+        [folder / "final"],
+        config={"argv": argv},
+        after=after,
+        resumable=True,
+        description=description,
+        clean=[],
+    )
 
 
 def _train(cfg: dict[str, Any], out: Path) -> Factory:
     def make(results: dict[str, Any]) -> Stage:
         ref = reference_model(cfg, results)
-        return _train_like("train", cfg, out, ["train", str(out / "pivots.jsonl")], ref, ["select", "warmup"],
-                           "turn-level GRPO on the pivots")
+        return _train_like(
+            "train",
+            cfg,
+            out,
+            ["train", str(out / "pivots.jsonl")],
+            ref,
+            ["select", "warmup"],
+            "turn-level GRPO on the pivots",
+        )
+
     return make
 
 
@@ -273,8 +400,16 @@ def _sft(cfg: dict[str, Any], out: Path) -> Factory:
             return None
         ref = reference_model(cfg, results)
         inputs = trajectory_files(cfg, out)
-        return _train_like("sft", cfg, out, ["sft", *map(str, inputs)], ref, ["generate", "warmup"],
-                           "SFT baseline on the same trajectories")
+        return _train_like(
+            "sft",
+            cfg,
+            out,
+            ["sft", *map(str, inputs)],
+            ref,
+            ["generate", "warmup"],
+            "SFT baseline on the same trajectories",
+        )
+
     return make
 
 

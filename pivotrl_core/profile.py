@@ -34,7 +34,9 @@ class ProfileConfig:
     """Settings of one profiling run (the CLI flags of ``pivotrl profile``)."""
 
     k: int = 8
-    sampling: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=1.0, max_new_tokens=256, seed=0))
+    sampling: SamplingParams = field(
+        default_factory=lambda: SamplingParams(temperature=1.0, max_new_tokens=256, seed=0)
+    )
     domain: str | None = None
     verifier: str | None = None
     verifier_options: dict[str, Any] = field(default_factory=dict)
@@ -137,7 +139,9 @@ class _Resolver:
         return _Job(c, name, candidate_prompt(c, domain.system_prompt), verifier)
 
 
-def _pending(path: Path, writer: ResumableWriter, limit: int | None, stats: ProfileStats, on_done: Any) -> Iterator[Candidate]:
+def _pending(
+    path: Path, writer: ResumableWriter, limit: int | None, stats: ProfileStats, on_done: Any
+) -> Iterator[Candidate]:
     rows: Iterable[Candidate] = read_jsonl(path, Candidate.from_dict)
     if limit is not None:
         rows = itertools.islice(rows, limit)
@@ -168,7 +172,9 @@ def _round_sizes(jobs: Sequence[_Job], config: ProfileConfig) -> dict[int, list[
     return groups
 
 
-def _absorb(job: _Job, completions: list[Completion], verdicts: dict[int, Verdict], config: ProfileConfig) -> None:
+def _absorb(
+    job: _Job, completions: list[Completion], verdicts: dict[int, Verdict], config: ProfileConfig
+) -> None:
     if not completions:  # the policy skipped the prompt (context rule)
         job.done = True
         return
@@ -178,8 +184,14 @@ def _absorb(job: _Job, completions: list[Completion], verdicts: dict[int, Verdic
         job.scores.append(v.reward)
         if config.save_samples:
             job.samples.append(c.message)
-            job.info.append({"reason": v.reason, "error": v.error, "finish_reason": c.finish_reason,
-                             "tokens": len(c.token_ids or ())})
+            job.info.append(
+                {
+                    "reason": v.reason,
+                    "error": v.error,
+                    "finish_reason": c.finish_reason,
+                    "tokens": len(c.token_ids or ()),
+                }
+            )
     if config.early_stop:
         job.decision = early_stop.decide(job.scores, config.k, config.max_mean)
     job.done = job.decision is not None or len(job.scores) >= config.k
@@ -221,15 +233,23 @@ def _row(job: _Job, policy: Any, config: ProfileConfig, source: Path) -> dict[st
     if not job.scores and not (job.context or {}).get("skipped"):
         meta["context"] = {**(job.context or {}), "skipped": "the policy skipped the prompt (context)"}
     if config.early_stop:
-        meta["early_stop"] = {"max_mean": config.max_mean, "decision": job.decision,
-                              "saved": config.k - len(job.scores) if job.scores else 0}
+        meta["early_stop"] = {
+            "max_mean": config.max_mean,
+            "decision": job.decision,
+            "saved": config.k - len(job.scores) if job.scores else 0,
+        }
     if config.save_samples:
         meta["sample_info"] = job.info
     profile = Profile(
-        candidate_id=job.candidate.id, domain=job.domain, trajectory_id=job.candidate.trajectory_id,
-        policy=f"{policy.name}:{policy.model_id}", k=config.k, scores=tuple(job.scores),
+        candidate_id=job.candidate.id,
+        domain=job.domain,
+        trajectory_id=job.candidate.trajectory_id,
+        policy=f"{policy.name}:{policy.model_id}",
+        k=config.k,
+        scores=tuple(job.scores),
         sampling={**config.sampling.to_dict(), "k": config.k},
-        samples=tuple(job.samples) if config.save_samples else None, metadata=meta,
+        samples=tuple(job.samples) if config.save_samples else None,
+        metadata=meta,
     )
     return profile.to_dict()
 
@@ -279,8 +299,11 @@ def profile_candidates(
     resolver = _Resolver(config)
     stats = ProfileStats()
     start = time.perf_counter()
-    with ResumableWriter(output, key="candidate_id") as writer, profile_progress(total, progress) as bar, \
-            _prefix_reuse(policy, config):
+    with (
+        ResumableWriter(output, key="candidate_id") as writer,
+        profile_progress(total, progress) as bar,
+        _prefix_reuse(policy, config),
+    ):
         for batch in _chunks(_pending(source, writer, config.limit, stats, bar.skip), config.batch_size):
             jobs = [resolver.job(c) for c in batch]
             while active := [j for j in jobs if not j.done]:

@@ -149,7 +149,9 @@ def reset_registry() -> None:
     _registry = None
 
 
-def call_command_hooks(cli: Any, pm: pluggy.PluginManager, on_error: Callable[[str, Exception], None]) -> None:
+def call_command_hooks(
+    cli: Any, pm: pluggy.PluginManager, on_error: Callable[[str, Exception], None]
+) -> None:
     """Let every plugin add CLI commands; a failing plugin is reported, not fatal."""
     for impl in pm.hook.pivotrl_register_commands.get_hookimpls():
         try:

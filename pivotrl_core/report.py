@@ -49,18 +49,58 @@ def comparison_rows(evals: dict[str, dict[str, Any]]) -> list[tuple[str, dict[st
     metrics: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = [
         ("In-domain held-out accuracy", lambda d: _summary_cell(_get(d, "held_out", "summary"))),
         ("Validation pivots accuracy", lambda d: _summary_cell(_get(d, "validation", "summary"))),
-        ("Benchmark pass^1", lambda d: None if _get(d, "benchmark") is None else
-            _cell(_get(d, "benchmark", "pass^1"), _get(d, "benchmark", "pass^1_std"), len(_get(d, "benchmark", "seeds") or []))),
-        ("OOD accuracy", lambda d: None if _get(d, "ood") is None else _cell(_get(d, "ood", "accuracy"), n=_get(d, "ood", "n"))),
-        ("OOD retention (base-correct probes)", lambda d: None if _get(d, "ood") is None else
-            _cell(_get(d, "ood", "retention"), n=_get(d, "ood", "n_base_correct"))),
-        ("OOD KL to pi_0 (nats/token)", lambda d: None if _get(d, "ood") is None else
-            _cell(_get(d, "ood", "kl", "kl_per_token") or (0.0 if d.get("label") == "base" else None), pct=False)),
+        (
+            "Benchmark pass^1",
+            lambda d: (
+                None
+                if _get(d, "benchmark") is None
+                else _cell(
+                    _get(d, "benchmark", "pass^1"),
+                    _get(d, "benchmark", "pass^1_std"),
+                    len(_get(d, "benchmark", "seeds") or []),
+                )
+            ),
+        ),
+        (
+            "OOD accuracy",
+            lambda d: (
+                None if _get(d, "ood") is None else _cell(_get(d, "ood", "accuracy"), n=_get(d, "ood", "n"))
+            ),
+        ),
+        (
+            "OOD retention (base-correct probes)",
+            lambda d: (
+                None
+                if _get(d, "ood") is None
+                else _cell(_get(d, "ood", "retention"), n=_get(d, "ood", "n_base_correct"))
+            ),
+        ),
+        (
+            "OOD KL to pi_0 (nats/token)",
+            lambda d: (
+                None
+                if _get(d, "ood") is None
+                else _cell(
+                    _get(d, "ood", "kl", "kl_per_token") or (0.0 if d.get("label") == "base" else None),
+                    pct=False,
+                )
+            ),
+        ),
     ]
     skills = sorted({s for d in evals.values() for s in (_get(d, "ood", "by_skill") or {})})
     for s in skills:
-        metrics.append((f"  OOD {s}", lambda d, s=s: None if _get(d, "ood", "by_skill", s) is None else
-                        _cell(_get(d, "ood", "by_skill", s, "accuracy"), n=_get(d, "ood", "by_skill", s, "n"))))
+        metrics.append(
+            (
+                f"  OOD {s}",
+                lambda d, s=s: (
+                    None
+                    if _get(d, "ood", "by_skill", s) is None
+                    else _cell(
+                        _get(d, "ood", "by_skill", s, "accuracy"), n=_get(d, "ood", "by_skill", s, "n")
+                    )
+                ),
+            )
+        )
     rows = []
     for name, fn in metrics:
         cells = {label: fn(doc) for label, doc in evals.items()}
@@ -117,8 +157,11 @@ def _stage_costs(run_dir: Path) -> list[tuple[str, float]]:
     if not p.exists():
         return []
     stages = json.loads(p.read_text(encoding="utf-8")).get("stages", {})
-    done = sorted((e.get("finished", 0), name, e.get("seconds") or 0.0) for name, e in stages.items()
-                  if e.get("status") == "done" and name != "report")
+    done = sorted(
+        (e.get("finished", 0), name, e.get("seconds") or 0.0)
+        for name, e in stages.items()
+        if e.get("status") == "done" and name != "report"
+    )
     return [(name, seconds) for _, name, seconds in done]
 
 
@@ -129,21 +172,34 @@ def write_report(run_dir: Path, cfg: dict[str, Any]) -> Path:
 
     evals = load_evals(run_dir)
     plots = write_plots(run_dir, evals)
-    parts = [f"# PivotRL run `{cfg['run']['name']}`", "",
-             f"Domain `{cfg['run']['domain']}`, starting model `{cfg['model']['name']}`"
-             + (f" warmed up by `{cfg['model']['warmup']}`" if cfg["model"]["warmup"] else "") + ".", ""]
+    parts = [
+        f"# PivotRL run `{cfg['run']['name']}`",
+        "",
+        f"Domain `{cfg['run']['domain']}`, starting model `{cfg['model']['name']}`"
+        + (f" warmed up by `{cfg['model']['warmup']}`" if cfg["model"]["warmup"] else "")
+        + ".",
+        "",
+    ]
     parts += _counts(run_dir)
     if evals:
-        parts += ["## Base vs trained", "", _markdown_table(render_table(evals)), "",
-                  "Accuracies are mean ± std; in-domain held-out: over held-out sets (task seeds not used for "
-                  "training), benchmark: over its seeds. OOD retention: accuracy on the probes the shipped base "
-                  "model answers correctly. See docs/evaluation.md.", ""]
+        parts += [
+            "## Base vs trained",
+            "",
+            _markdown_table(render_table(evals)),
+            "",
+            "Accuracies are mean ± std; in-domain held-out: over held-out sets (task seeds not used for "
+            "training), benchmark: over its seeds. OOD retention: accuracy on the probes the shipped base "
+            "model answers correctly. See docs/evaluation.md.",
+            "",
+        ]
         for label in ("pivotrl", "sft"):
             imp = improvement(evals, label)
             if imp:
                 verdict = "more" if imp["improved"] else "NOT more"
-                parts.append(f"- {_NAMES[label]} in-domain gain over base: {100 * imp['delta']:+.1f} points, "
-                             f"{verdict} than the spread across seeds ({100 * imp['spread']:.1f}).")
+                parts.append(
+                    f"- {_NAMES[label]} in-domain gain over base: {100 * imp['delta']:+.1f} points, "
+                    f"{verdict} than the spread across seeds ({100 * imp['spread']:.1f})."
+                )
         parts.append("")
     costs = _stage_costs(run_dir)
     if costs:
@@ -170,12 +226,21 @@ def _counts(run_dir: Path) -> list[str]:
 
 def report_factory(cfg: dict[str, Any], out: Path) -> Callable[[dict[str, Any]], Stage]:
     def make(results: dict[str, Any]) -> Stage:
-        after = ["eval-base", "eval-pivotrl", "select", "train"] + (["eval-sft"] if cfg["run"]["with_sft"] else [])
+        after = ["eval-base", "eval-pivotrl", "select", "train"] + (
+            ["eval-sft"] if cfg["run"]["with_sft"] else []
+        )
 
         def run(resume: bool) -> dict[str, Any]:
             write_report(out, cfg)
             return {"improvement": improvement(load_evals(out))}
 
-        return Stage("report", run, [out / "report.md"], config={"run": cfg["run"]}, after=after,
-                     description="report.md and plots/")
+        return Stage(
+            "report",
+            run,
+            [out / "report.md"],
+            config={"run": cfg["run"]},
+            after=after,
+            description="report.md and plots/",
+        )
+
     return make

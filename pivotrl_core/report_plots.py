@@ -63,8 +63,11 @@ def plot_comparison(evals: dict[str, dict[str, Any]], out: Path) -> Path | None:
     """Grouped bars: each headline metric for each evaluated model, with its spread."""
     from .report import _NAMES, comparison_rows
 
-    rows = [(name, cells) for name, cells in comparison_rows(evals)
-            if not name.startswith(" ") and all(c["pct"] for c in cells.values())]
+    rows = [
+        (name, cells)
+        for name, cells in comparison_rows(evals)
+        if not name.startswith(" ") and all(c["pct"] for c in cells.values())
+    ]
     if not rows:
         return None
     plt = _plt()
@@ -77,7 +80,9 @@ def plot_comparison(evals: dict[str, dict[str, Any]], out: Path) -> Path | None:
         errs = [100 * (cells.get(label, {}).get("std") or 0.0) for _, cells in rows]
         ax.bar(xs, ys, width, yerr=errs, capsize=3, label=_NAMES[label])
     ax.set_xticks([j + width * (len(labels) - 1) / 2 for j in range(len(rows))])
-    ax.set_xticklabels([name.replace(" (base-correct probes)", "") for name, _ in rows], fontsize=8, rotation=12)
+    ax.set_xticklabels(
+        [name.replace(" (base-correct probes)", "") for name, _ in rows], fontsize=8, rotation=12
+    )
     ax.set(ylabel="%", ylim=(0, 105), title="base vs trained")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -75,7 +75,9 @@ class SandboxSpec:
         unknown = sorted(set(options) - set(cls.__dataclass_fields__))
         if unknown:
             known = ", ".join(cls.__dataclass_fields__)
-            raise ConfigError(f"unknown sandbox option(s) {', '.join(unknown)}; SandboxSpec fields are: {known}")
+            raise ConfigError(
+                f"unknown sandbox option(s) {', '.join(unknown)}; SandboxSpec fields are: {known}"
+            )
         return replace(base, **options) if options else base
 
 
@@ -154,7 +156,9 @@ class SandboxState:
         return cls(files=dict(files), setup=tuple(setup), image=image)
 
     def to_dict(self) -> dict[str, Any]:
-        files = {k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in self.files.items()}
+        files = {
+            k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in self.files.items()
+        }
         d: dict[str, Any] = {"files": files, "setup": list(self.setup)}
         if self.image:
             d["image"] = self.image

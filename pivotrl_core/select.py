@@ -124,7 +124,9 @@ def _candidates_path(profiles: dict[str, Profile], given: str | Path | None) -> 
         path = Path(recorded.pop())
         if path.exists():
             return path
-        raise ConfigError(f"the profiles name candidates file {path}, which does not exist; pass --candidates")
+        raise ConfigError(
+            f"the profiles name candidates file {path}, which does not exist; pass --candidates"
+        )
     raise ConfigError("cannot tell which candidates file the profiles came from; pass --candidates FILE")
 
 
@@ -137,8 +139,15 @@ def _row_writer(fmt: str) -> Callable[[Candidate, Profile, str], dict[str, Any]]
         return lambda c, p, split: candidate_to_row(c)
 
     def pivot_row(c: Candidate, p: Profile, split: str) -> dict[str, Any]:
-        stats = {"mean": p.mean, "std": p.std, "k": p.k, "n_scored": p.n_scored, "n_errors": p.n_errors,
-                 "scores": list(p.scores), "policy": p.policy}
+        stats = {
+            "mean": p.mean,
+            "std": p.std,
+            "k": p.k,
+            "n_scored": p.n_scored,
+            "n_errors": p.n_errors,
+            "scores": list(p.scores),
+            "policy": p.policy,
+        }
         return {**c.to_dict(), "profile": stats, "split": split}
 
     return pivot_row
@@ -160,7 +169,9 @@ def _tally(res: SelectResult, c: Candidate, p: Profile, kept: bool) -> None:
         res.pass_rates.append(p.mean)
 
 
-def _joined(cands: str | Path, profiles: dict[str, Profile], res: SelectResult) -> Iterator[tuple[Candidate, Profile]]:
+def _joined(
+    cands: str | Path, profiles: dict[str, Profile], res: SelectResult
+) -> Iterator[tuple[Candidate, Profile]]:
     seen: set[str] = set()
     for c in read_jsonl(cands, Candidate.from_dict):
         p = profiles.get(c.id)

@@ -24,15 +24,28 @@ from .select import CATEGORIES, SelectResult
 __all__ = ["build_report", "print_report", "write_report"]
 
 COUNT_KEYS = (
-    "profiles", *CATEGORIES, "mixed_too_easy", "mixed_low_std", "kept", "train", "val", "errored_samples",
-    "early_stopped", "not_profiled", "missing_candidates", "duplicate_candidates",
+    "profiles",
+    *CATEGORIES,
+    "mixed_too_easy",
+    "mixed_low_std",
+    "kept",
+    "train",
+    "val",
+    "errored_samples",
+    "early_stopped",
+    "not_profiled",
+    "missing_candidates",
+    "duplicate_candidates",
 )
 
 
 def _breakdown(table: dict[str, Counter]) -> dict[str, dict[str, Any]]:
     return {
-        k: {"candidates": v["candidates"], "kept": v["kept"],
-            "kept_fraction": round(v["kept"] / v["candidates"], 4) if v["candidates"] else 0.0}
+        k: {
+            "candidates": v["candidates"],
+            "kept": v["kept"],
+            "kept_fraction": round(v["kept"] / v["candidates"], 4) if v["candidates"] else 0.0,
+        }
         for k, v in sorted(table.items(), key=lambda kv: (-kv[1]["candidates"], kv[0]))
     }
 
@@ -45,13 +58,19 @@ def build_report(res: SelectResult) -> dict[str, Any]:
     warnings = []
     other = sorted(x for x in res.early_stop_lambdas if abs(x - res.config.max_mean) > 1e-12)
     if other:
-        warnings.append(f"early-stopped rows were decided for max_mean {other}, not {res.config.max_mean}; "
-                        "re-profile without --early-stop to change lambda")
+        warnings.append(
+            f"early-stopped rows were decided for max_mean {other}, not {res.config.max_mean}; "
+            "re-profile without --early-stop to change lambda"
+        )
     if counts["missing_candidates"]:
         warnings.append(f"{counts['missing_candidates']} profiled candidates are not in the candidates file")
     return {
-        "thresholds": {"max_mean": res.config.max_mean, "min_std": res.config.min_std,
-                       "val_fraction": res.config.val_fraction, "seed": res.config.seed},
+        "thresholds": {
+            "max_mean": res.config.max_mean,
+            "min_std": res.config.min_std,
+            "val_fraction": res.config.val_fraction,
+            "seed": res.config.seed,
+        },
         "counts": counts,
         "kept_fraction": round(counts["kept"] / counts["profiles"], 4) if counts["profiles"] else 0.0,
         "zero_signal_fraction": round((scored - counts["mixed"]) / scored, 4) if scored else 0.0,
@@ -64,17 +83,31 @@ def build_report(res: SelectResult) -> dict[str, Any]:
 
 
 def _markdown(rep: dict[str, Any]) -> str:
-    lines = ["# Pivot selection report", "",
-             f"Filter: std > {rep['thresholds']['min_std']} and mean < {rep['thresholds']['max_mean']}; "
-             f"validation fraction {rep['thresholds']['val_fraction']} (by trajectory, seed {rep['thresholds']['seed']}).",
-             "", "| count | value |", "|---|---|"]
+    lines = [
+        "# Pivot selection report",
+        "",
+        f"Filter: std > {rep['thresholds']['min_std']} and mean < {rep['thresholds']['max_mean']}; "
+        f"validation fraction {rep['thresholds']['val_fraction']} (by trajectory, seed {rep['thresholds']['seed']}).",
+        "",
+        "| count | value |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in rep["counts"].items()]
-    lines += ["", f"Kept fraction: {rep['kept_fraction']}; zero-signal fraction: {rep['zero_signal_fraction']}.", ""]
+    lines += [
+        "",
+        f"Kept fraction: {rep['kept_fraction']}; zero-signal fraction: {rep['zero_signal_fraction']}.",
+        "",
+    ]
     for title, key in (("Per domain", "per_domain"), ("Per tool", "per_tool")):
         lines += [f"## {title}", "", "| name | candidates | kept | kept fraction |", "|---|---|---|---|"]
-        lines += [f"| {k} | {v['candidates']} | {v['kept']} | {v['kept_fraction']} |" for k, v in rep[key].items()]
+        lines += [
+            f"| {k} | {v['candidates']} | {v['kept']} | {v['kept_fraction']} |" for k, v in rep[key].items()
+        ]
         lines.append("")
-    lines += [f"Trajectories: {rep['trajectories']['train']} train, {rep['trajectories']['val']} validation.", ""]
+    lines += [
+        f"Trajectories: {rep['trajectories']['train']} train, {rep['trajectories']['val']} validation.",
+        "",
+    ]
     lines += [f"Warning: {w}" for w in rep["warnings"]]
     lines += ["", "![pass rates](pass_rate_hist.png)", ""]
     return "\n".join(lines)
@@ -104,8 +137,12 @@ def write_report(res: SelectResult, report_dir: str | Path) -> dict[str, Any]:
     """Write ``select_report.json``, ``select_report.md`` and ``pass_rate_hist.png``."""
     d = Path(report_dir)
     d.mkdir(parents=True, exist_ok=True)
-    res.outputs = {**res.outputs, "report_json": str(d / "select_report.json"),
-                   "report_md": str(d / "select_report.md"), "histogram": str(d / "pass_rate_hist.png")}
+    res.outputs = {
+        **res.outputs,
+        "report_json": str(d / "select_report.json"),
+        "report_md": str(d / "select_report.md"),
+        "histogram": str(d / "pass_rate_hist.png"),
+    }
     rep = build_report(res)
     _histogram(res.pass_rates, res.config.max_mean, d / "pass_rate_hist.png")
     with atomic_output(d / "select_report.json") as fh:

@@ -52,8 +52,11 @@ def _message(d: Any, i: int) -> Message:
     role = d["role"] if d["role"] != "developer" else "system"
     try:
         return Message(
-            role=role, content=_content_text(d.get("content")), tool_calls=tuple(calls),
-            tool_call_id=d.get("tool_call_id"), name=d.get("name") if role != "tool" else None,
+            role=role,
+            content=_content_text(d.get("content")),
+            tool_calls=tuple(calls),
+            tool_call_id=d.get("tool_call_id"),
+            name=d.get("name") if role != "tool" else None,
         )
     except InputError as e:
         raise _RequestError(400, f"messages[{i}]: {e}") from None
@@ -98,8 +101,11 @@ def _choice(i: int, c: Completion, with_tools: bool) -> dict[str, Any]:
     if with_tools and c.message.tool_calls:
         msg["content"] = c.message.content
         msg["tool_calls"] = [
-            {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
-             "function": {"name": tc.name, "arguments": tc.arguments_json}}
+            {
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+                "type": "function",
+                "function": {"name": tc.name, "arguments": tc.arguments_json},
+            }
             for tc in c.message.tool_calls
         ]
         reason = "tool_calls" if reason == "stop" else reason
@@ -124,9 +130,16 @@ class ChatServer:
             self.requests += 1
             completions = self.policy.sample([prompt], n, sampling)[0]
         if not completions:
-            info = self.policy.prepare(prompt, sampling.max_new_tokens).skip_reason if hasattr(self.policy, "prepare") else ""
-            raise _RequestError(400, f"the prompt exceeds the model's maximum context length ({info})",
-                                "context_length_exceeded")
+            info = (
+                self.policy.prepare(prompt, sampling.max_new_tokens).skip_reason
+                if hasattr(self.policy, "prepare")
+                else ""
+            )
+            raise _RequestError(
+                400,
+                f"the prompt exceeds the model's maximum context length ({info})",
+                "context_length_exceeded",
+            )
         info = completions[0].meta.get("context") or {}
         prompt_tokens = int(info.get("used_tokens") or 0)
         new_tokens = sum(len(c.token_ids or ()) for c in completions)
@@ -136,8 +149,11 @@ class ChatServer:
             "created": int(time.time()),
             "model": self.model_name,
             "choices": [_choice(i, c, bool(prompt.tools)) for i, c in enumerate(completions)],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": new_tokens,
-                      "total_tokens": prompt_tokens + new_tokens},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": new_tokens,
+                "total_tokens": prompt_tokens + new_tokens,
+            },
         }
 
 
@@ -194,8 +210,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.verbose = verbose
 
 
-def create_server(policy: Any, host: str = "127.0.0.1", port: int = 8000, verbose: bool = False,
-                  model_name: str | None = None) -> _HTTPServer:
+def create_server(
+    policy: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    verbose: bool = False,
+    model_name: str | None = None,
+) -> _HTTPServer:
     """An HTTP server for ``policy`` (not started: call ``serve_forever()``). Port 0 picks one."""
     return _HTTPServer((host, port), ChatServer(policy, model_name), verbose)
 

@@ -35,9 +35,7 @@ def _req(d: Mapping[str, Any], key: str, typ: type | tuple[type, ...], where: st
         raise InputError("missing required field", field=f"{where}{key}")
     val = d[key]
     if not isinstance(val, typ):
-        raise InputError(
-            f"expected {_typename(typ)}, got {type(val).__name__}", field=f"{where}{key}"
-        )
+        raise InputError(f"expected {_typename(typ)}, got {type(val).__name__}", field=f"{where}{key}")
     return val
 
 
@@ -162,9 +160,7 @@ class Message:
         return cls(
             role=role,
             content=content,
-            tool_calls=tuple(
-                ToolCall.from_dict(c, f"{where}tool_calls[{i}].") for i, c in enumerate(calls)
-            ),
+            tool_calls=tuple(ToolCall.from_dict(c, f"{where}tool_calls[{i}].") for i, c in enumerate(calls)),
             tool_call_id=_opt(d, "tool_call_id", str, where),
             name=_opt(d, "name", str, where),
             reasoning=_opt(d, "reasoning", str, where),

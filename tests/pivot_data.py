@@ -8,8 +8,14 @@ from pivotrl_core.jsonl import write_jsonl
 from pivotrl_core.types import Candidate, Message, ToolCall
 
 TOOLS = (
-    {"type": "function", "function": {"name": "get_order", "description": "Look up an order.",
-     "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "get_order",
+            "description": "Look up an order.",
+            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+        },
+    },
 )
 
 
@@ -23,8 +29,17 @@ def make_candidates(n_trajectories: int = 4, turns: int = 3, domain: str = "ptes
                 expected = Message("assistant", tool_calls=(ToolCall("get_order", {"order_id": f"W{t}{i}"}),))
             else:
                 expected = Message("assistant", f"Sure, step {i} of trajectory {t}.")
-            out.append(Candidate(id=f"traj{t}:{len(msgs)}", domain=domain, trajectory_id=f"traj{t}",
-                                 turn_index=len(msgs), messages=tuple(msgs), expected=expected, tools=TOOLS))
+            out.append(
+                Candidate(
+                    id=f"traj{t}:{len(msgs)}",
+                    domain=domain,
+                    trajectory_id=f"traj{t}",
+                    turn_index=len(msgs),
+                    messages=tuple(msgs),
+                    expected=expected,
+                    tools=TOOLS,
+                )
+            )
             msgs += [expected, Message("user", f"Thanks, and then {i}?")]
     return out
 

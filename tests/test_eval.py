@@ -15,16 +15,36 @@ from pivotrl_core.eval import evaluate_candidates, evaluate_ood, mean_std, ood_k
 from pivotrl_core.ood import Probe
 from pivotrl_core.policies.base import Prompt
 
-TOOLS = ({"type": "function", "function": {"name": "get_order", "parameters": {
-    "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}},)
+TOOLS = (
+    {
+        "type": "function",
+        "function": {
+            "name": "get_order",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    },
+)
 
 
 def _cand(i: int, call: bool = True) -> Candidate:
-    expected = (Message("assistant", tool_calls=(ToolCall("get_order", {"order_id": f"W{i}"}),)) if call
-                else Message("assistant", "Your order has shipped."))
-    return Candidate(id=f"t{i}:2", domain="generic", trajectory_id=f"t{i}", turn_index=2,
-                     messages=(Message("system", "You help."), Message("user", f"Where is order W{i}?")),
-                     expected=expected, tools=TOOLS)
+    expected = (
+        Message("assistant", tool_calls=(ToolCall("get_order", {"order_id": f"W{i}"}),))
+        if call
+        else Message("assistant", "Your order has shipped.")
+    )
+    return Candidate(
+        id=f"t{i}:2",
+        domain="generic",
+        trajectory_id=f"t{i}",
+        turn_index=2,
+        messages=(Message("system", "You help."), Message("user", f"Where is order W{i}?")),
+        expected=expected,
+        tools=TOOLS,
+    )
 
 
 class ScriptedPolicy:
@@ -121,19 +141,28 @@ def test_benchmark_adapter_and_unknown_name(register_plugin) -> None:
 
 
 def _probes() -> list[Probe]:
-    return [Probe("a", "arithmetic", "What is 2 + 3?", "5", base_correct=True),
-            Probe("b", "factual", "What is the capital of France?", "Paris", base_correct=True),
-            Probe("c", "string", "Spell 'cat' backwards.", "tac", base_correct=False)]
+    return [
+        Probe("a", "arithmetic", "What is 2 + 3?", "5", base_correct=True),
+        Probe("b", "factual", "What is the capital of France?", "Paris", base_correct=True),
+        Probe("c", "string", "Spell 'cat' backwards.", "tac", base_correct=False),
+    ]
 
 
 def test_evaluate_ood_accuracy_and_retention() -> None:
-    answers = {"What is 2 + 3?": "2 + 3 = 5", "What is the capital of France?": "The capital of France is Paris.",
-               "Spell 'cat' backwards.": "cat"}
-    res = evaluate_ood(ScriptedPolicy(lambda p: Message("assistant", answers[p.messages[-1].content])), _probes())
+    answers = {
+        "What is 2 + 3?": "2 + 3 = 5",
+        "What is the capital of France?": "The capital of France is Paris.",
+        "Spell 'cat' backwards.": "cat",
+    }
+    res = evaluate_ood(
+        ScriptedPolicy(lambda p: Message("assistant", answers[p.messages[-1].content])), _probes()
+    )
     assert res["accuracy"] == pytest.approx(2 / 3)
     assert res["retention"] == 1.0 and res["n_base_correct"] == 2
     assert res["by_skill"]["string"]["accuracy"] == 0.0
-    forgot = evaluate_ood(ScriptedPolicy(lambda p: Message("assistant", "<tool_call>{}</tool_call>")), _probes())
+    forgot = evaluate_ood(
+        ScriptedPolicy(lambda p: Message("assistant", "<tool_call>{}</tool_call>")), _probes()
+    )
     assert forgot["accuracy"] == 0.0 and forgot["retention"] == 0.0 and forgot["tool_call_answers"] == 3
 
 
@@ -170,7 +199,12 @@ def test_ood_kl_exact_and_zero_for_the_same_model(tiny_model_path: str) -> None:
 
 
 def test_mean_std() -> None:
-    assert mean_std([0.5, 0.7]) == {"mean": pytest.approx(0.6), "std": pytest.approx(0.1), "n": 2, "values": [0.5, 0.7]}
+    assert mean_std([0.5, 0.7]) == {
+        "mean": pytest.approx(0.6),
+        "std": pytest.approx(0.1),
+        "n": 2,
+        "values": [0.5, 0.7],
+    }
     assert mean_std([0.3])["std"] == 0.0 and mean_std([])["mean"] is None
 
 
@@ -185,13 +219,34 @@ def test_eval_cli_end_to_end_with_tiny_model(tiny_model_path: str, tmp_path: Pat
     cands = tmp_path / "val.jsonl"
     cands.write_text("".join(json.dumps(_cand(i).to_dict()) + "\n" for i in range(3)))
     out = tmp_path / "eval.json"
-    r = _cli(["eval", "--model", tiny_model_path, "--candidates", str(cands), "--ood", "--ood-limit", "2",
-              "--reference", tiny_model_path, "--max-new-tokens", "8", "-o", str(out)])
+    r = _cli(
+        [
+            "eval",
+            "--model",
+            tiny_model_path,
+            "--candidates",
+            str(cands),
+            "--ood",
+            "--ood-limit",
+            "2",
+            "--reference",
+            tiny_model_path,
+            "--max-new-tokens",
+            "8",
+            "-o",
+            str(out),
+        ]
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     held = doc["held_out"]["sets"]["val"]
     assert held["n_candidates"] == 3 and held["n_scored"] + held["n_errored"] + held["skipped"] == 3
-    assert doc["ood"]["n"] == 8 and set(doc["ood"]["by_skill"]) == {"arithmetic", "factual", "string", "unit_conversion"}
+    assert doc["ood"]["n"] == 8 and set(doc["ood"]["by_skill"]) == {
+        "arithmetic",
+        "factual",
+        "string",
+        "unit_conversion",
+    }
     assert doc["ood"]["kl"]["kl_per_token"] == pytest.approx(0.0, abs=1e-6)  # same model
     assert "held-out val: accuracy" in r.output and "OOD: accuracy" in r.output
 

@@ -36,15 +36,24 @@ def trajectory(tid: str, city: str = "Paris") -> dict:
         "messages": [
             SYSTEM,
             {"role": "user", "content": f"Weather and time in {city}?"},
-            {"role": "assistant", "content": None, "reasoning_content": "two look-ups",
-             "tool_calls": [_call("a", "get_weather", json.dumps({"city": city})), _call("b", "get_time", {"city": city})]},
+            {
+                "role": "assistant",
+                "content": None,
+                "reasoning_content": "two look-ups",
+                "tool_calls": [
+                    _call("a", "get_weather", json.dumps({"city": city})),
+                    _call("b", "get_time", {"city": city}),
+                ],
+            },
             {"role": "tool", "tool_call_id": "a", "content": "sunny"},
             {"role": "tool", "tool_call_id": "b", "content": "10:00"},
             {"role": "assistant", "content": "Sunny, 10:00.", "reasoning_content": "answer"},
             {"role": "user", "content": "thanks"},
             {"role": "assistant", "content": "  "},
         ],
-        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "tools": [
+            {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+        ],
     }
 
 
@@ -89,12 +98,20 @@ def test_extract_one_candidate_per_assistant_turn_with_stable_ids(runner, tmp_pa
     assert [c.id for c in cands] == ["t1:2", "t1:5", "t2:2", "t2:5"]
     c = cands[1]
     assert (c.trajectory_id, c.turn_index, c.domain) == ("t1", 5, "generic")
-    assert [m.role for m in c.messages] == ["system", "user", "assistant", "tool", "tool"]  # tool outputs kept
+    assert [m.role for m in c.messages] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+    ]  # tool outputs kept
     assert c.expected == Message(role="assistant", content="Sunny, 10:00.", reasoning="answer")
     assert "Sunny" not in json.dumps([m.to_dict() for m in c.messages])  # the demonstration never leaks
     assert c.tools[0]["function"]["name"] == "get_weather"
     first = out.read_bytes()
-    assert run(runner, "extract", src, "-o", out).exit_code == 0 and out.read_bytes() == first  # deterministic
+    assert (
+        run(runner, "extract", src, "-o", out).exit_code == 0 and out.read_bytes() == first
+    )  # deterministic
 
 
 def test_multi_call_turns_are_one_batch_action_or_dropped(runner, tmp_path):
@@ -136,7 +153,8 @@ def test_dedupe_identical_prefix_and_action(runner, tmp_path):
 
 def test_nemo_gym_rows_give_exactly_one_candidate_each_and_export_round_trips(runner, tmp_path, nemo_gym_dir):
     files = sorted(nemo_gym_dir.glob("*/example.jsonl")) + [
-        nemo_gym_dir / "single_step_tool_use_with_argument_comparison" / "parallel_example.jsonl"]
+        nemo_gym_dir / "single_step_tool_use_with_argument_comparison" / "parallel_example.jsonl"
+    ]
     rows = [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
     out = tmp_path / "c.jsonl"
     res = run(runner, "extract", *files, "-o", out)
@@ -166,14 +184,26 @@ def test_export_to_openai_and_sharegpt(runner, tmp_path):
 BAD_INPUTS = [
     ('{"id": "x", "messages": [\n', "invalid JSON", None),
     ('{"id": "x"}\n', "missing required field", "messages"),
-    ('{"messages": [{"role": "user", "content": "hi"}, {"role": "wizard", "content": "?"}]}\n',
-     "unknown role 'wizard'", "messages[1].role"),
-    ('{"messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}]}\n',
-     "tool call has no name", "messages[0].tool_calls[0].function.name"),
-    ('{"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{x"}}]}]}\n',
-     "not valid JSON", "messages[0].tool_calls[0].function.arguments"),
-    ('{"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": [1]}}]}]}\n',
-     "JSON string or an object", "messages[0].tool_calls[0].function.arguments"),
+    (
+        '{"messages": [{"role": "user", "content": "hi"}, {"role": "wizard", "content": "?"}]}\n',
+        "unknown role 'wizard'",
+        "messages[1].role",
+    ),
+    (
+        '{"messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}]}\n',
+        "tool call has no name",
+        "messages[0].tool_calls[0].function.name",
+    ),
+    (
+        '{"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{x"}}]}]}\n',
+        "not valid JSON",
+        "messages[0].tool_calls[0].function.arguments",
+    ),
+    (
+        '{"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": [1]}}]}]}\n',
+        "JSON string or an object",
+        "messages[0].tool_calls[0].function.arguments",
+    ),
 ]
 
 
@@ -192,8 +222,13 @@ def test_bad_input_stops_with_file_line_field_and_no_output(runner, tmp_path, li
 
 def test_skip_invalid_continues_and_counts(runner, tmp_path):
     src = tmp_path / "t.jsonl"
-    src.write_text(json.dumps(trajectory("t1")) + "\n" + "".join(line for line, _, _ in BAD_INPUTS[1:])
-                   + json.dumps(trajectory("t2")) + "\n")
+    src.write_text(
+        json.dumps(trajectory("t1"))
+        + "\n"
+        + "".join(line for line, _, _ in BAD_INPUTS[1:])
+        + json.dumps(trajectory("t2"))
+        + "\n"
+    )
     out = tmp_path / "c.jsonl"
     res = run(runner, "extract", src, "-o", out, "--skip-invalid")
     assert res.exit_code == 0
@@ -235,8 +270,10 @@ def test_domain_extractor_is_used_and_pivot_rows_stay_single(runner, register_pl
     out = tmp_path / "c.jsonl"
     assert run(runner, "extract", src, "-o", out, "--domain", "finals").exit_code == 0
     cands = candidates(out)
-    assert [(c.id, c.domain, c.metadata) for c in cands] == [("t1:5", "finals", {"kind": "final"}),
-                                                             ("t1:2", "finals", {})]
+    assert [(c.id, c.domain, c.metadata) for c in cands] == [
+        ("t1:5", "finals", {"kind": "final"}),
+        ("t1:2", "finals", {}),
+    ]
     rows = nemo_gym_dir / "single_step_tool_use_with_argument_comparison" / "example.jsonl"
     assert run(runner, "extract", rows, "-o", out, "--domain", "finals").exit_code == 0
     cands = candidates(out)  # these rows have earlier assistant turns: only each row's pivot is kept
@@ -261,8 +298,15 @@ def test_encoder_matches_to_dict_and_library_api(pivotrl_pm, runner, tmp_path, n
 
 def test_default_extractor_edge_cases():
     empty_call = Message(role="assistant", content=None)
-    traj = Trajectory(id="e", messages=(Message(role="assistant", content="hi first"), empty_call,
-                                        Message(role="user", content="?")), metadata={"pivot_turn": 0, "x": 1})
+    traj = Trajectory(
+        id="e",
+        messages=(
+            Message(role="assistant", content="hi first"),
+            empty_call,
+            Message(role="user", content="?"),
+        ),
+        metadata={"pivot_turn": 0, "x": 1},
+    )
     stats = ExtractStats()
     (c,) = default_extractor(traj, ExtractOptions(), stats)
     assert c.id == "e:0" and c.messages == () and c.metadata == {"x": 1}  # pivot_turn is not copied
@@ -275,7 +319,6 @@ def test_default_extractor_edge_cases():
     kept = list(extract_candidates([dup, dup], ExtractOptions(dedupe=True, multi_call="batch"), stats=stats))
     assert [c.id for c in kept] == ["d:1"] and stats.skipped["duplicate"] == 1
     assert list(extract_candidates([dup], ExtractOptions(multi_call="drop"))) == []
-
 
 
 def test_progress_bar_follows_the_bytes_read(runner, tmp_path, monkeypatch):
@@ -294,7 +337,9 @@ def test_progress_bar_follows_the_bytes_read(runner, tmp_path, monkeypatch):
     seen: list[int] = []
     with extract_cmd.byte_progress((src,), "extract", console=console) as progress:
         assert progress is not None
-        extract_file(src, tmp_path / "c.jsonl", ExtractOptions(), progress=lambda n: (seen.append(n), progress(n)))
+        extract_file(
+            src, tmp_path / "c.jsonl", ExtractOptions(), progress=lambda n: (seen.append(n), progress(n))
+        )
     assert sum(seen) == src.stat().st_size
     assert "extract" in buf.getvalue()
 

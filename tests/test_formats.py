@@ -50,8 +50,18 @@ def test_nemo_gym_rows_map_to_the_documented_candidate(nemo_gym_dir):
     tool_use = _rows(nemo_gym_dir / NEMO_FILES[0])
     c = row_to_candidate(tool_use[2], 2)
     assert c.id == "row-2:10" and c.turn_index == len(c.messages) == 10
-    assert [m.role for m in c.messages] == ["system", "user", "assistant", "tool", "assistant", "tool",
-                                           "assistant", "tool", "assistant", "user"]
+    assert [m.role for m in c.messages] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
     first_call = c.messages[2]
     assert first_call.reasoning and first_call.reasoning.lstrip().startswith("Okay")
     assert first_call.tool_calls[0].name == "authenticate_user"
@@ -73,38 +83,79 @@ def test_nemo_gym_rows_map_to_the_documented_candidate(nemo_gym_dir):
 def test_changed_nemo_candidate_writes_the_change_and_keeps_the_rest(nemo_gym_dir):
     row = _rows(nemo_gym_dir / NEMO_FILES[0])[1]
     c = row_to_candidate(row, 1)
-    new_expected = Message(role="assistant", tool_calls=(ToolCall(name="get_event_details", arguments={"event_id": "E1"}),))
-    no_reasoning = tuple(Message(role=m.role, content=m.content, tool_calls=m.tool_calls,
-                                 tool_call_id=m.tool_call_id) for m in c.messages)
+    new_expected = Message(
+        role="assistant", tool_calls=(ToolCall(name="get_event_details", arguments={"event_id": "E1"}),)
+    )
+    no_reasoning = tuple(
+        Message(role=m.role, content=m.content, tool_calls=m.tool_calls, tool_call_id=m.tool_call_id)
+        for m in c.messages
+    )
     out = candidate_to_row(Candidate(**{**c.__dict__, "expected": new_expected, "messages": no_reasoning}))
-    assert out["expected_action"] == {"type": "function_call", "name": "get_event_details",
-                                      "arguments": '{"event_id": "E1"}'}
+    assert out["expected_action"] == {
+        "type": "function_call",
+        "name": "get_event_details",
+        "arguments": '{"event_id": "E1"}',
+    }
     items = out["responses_create_params"]["input"]
     assert [i["type"] for i in items] == ["message", "message", "function_call", "function_call_output"]
-    assert items[2] == next(i for i in row["responses_create_params"]["input"] if i["type"] == "function_call")
+    assert items[2] == next(
+        i for i in row["responses_create_params"]["input"] if i["type"] == "function_call"
+    )
     assert out["responses_create_params"]["tools"] == row["responses_create_params"]["tools"]
-    assert out["responses_create_params"]["temperature"] is None and "temperature" in out["responses_create_params"]
+    assert (
+        out["responses_create_params"]["temperature"] is None
+        and "temperature" in out["responses_create_params"]
+    )
 
 
 def _openai_candidate() -> Candidate:
     traj = next(OpenAIChatFormat().parse(OPENAI_ROW, 0))
-    return Candidate(id="t1:4", domain="generic", trajectory_id="t1", turn_index=4, messages=traj.messages[:4],
-                     expected=traj.messages[4], tools=traj.tools, metadata={"task": 7})
+    return Candidate(
+        id="t1:4",
+        domain="generic",
+        trajectory_id="t1",
+        turn_index=4,
+        messages=traj.messages[:4],
+        expected=traj.messages[4],
+        tools=traj.tools,
+        metadata={"task": 7},
+    )
 
 
 def test_fresh_nemo_row_from_an_openai_candidate_is_valid_and_reads_back():
     c = _openai_candidate()
     row = candidate_to_row(c)
     items = row["responses_create_params"]["input"]
-    assert [i["type"] for i in items] == ["message", "message", "reasoning", "function_call", "function_call_output"]
+    assert [i["type"] for i in items] == [
+        "message",
+        "message",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+    ]
     call, output = items[3], items[4]
     assert call["call_id"] == output["call_id"] == "c1"
-    assert isinstance(call["arguments"], str) and json.loads(call["arguments"]) == {"city": "Paris", "days": 2}
-    assert row["responses_create_params"]["tools"][0] == {"type": "function", "name": "get_weather",
-                                                          "parameters": {"type": "object"}}
-    assert row["expected_action"] == {"type": "function_call_batch", "calls": [
-        {"type": "function_call", "call_id": "c2", "name": "get_weather", "arguments": '{"city": "Rome"}'},
-        {"type": "function_call", "call_id": "c3", "name": "get_time", "arguments": '{"tz": "CET"}'}]}
+    assert isinstance(call["arguments"], str) and json.loads(call["arguments"]) == {
+        "city": "Paris",
+        "days": 2,
+    }
+    assert row["responses_create_params"]["tools"][0] == {
+        "type": "function",
+        "name": "get_weather",
+        "parameters": {"type": "object"},
+    }
+    assert row["expected_action"] == {
+        "type": "function_call_batch",
+        "calls": [
+            {
+                "type": "function_call",
+                "call_id": "c2",
+                "name": "get_weather",
+                "arguments": '{"city": "Rome"}',
+            },
+            {"type": "function_call", "call_id": "c3", "name": "get_time", "arguments": '{"tz": "CET"}'},
+        ],
+    }
     assert row["metadata"]["pivotrl"]["candidate_id"] == "t1:4" and row["metadata"]["task"] == 7
     back = row_to_candidate(json.loads(json.dumps(row)))
     assert back.id == "t1:4" and back.messages == c.messages and back.expected == c.expected
@@ -113,11 +164,16 @@ def test_fresh_nemo_row_from_an_openai_candidate_is_valid_and_reads_back():
 
 def test_fresh_rows_for_message_and_single_call_actions():
     c = _openai_candidate()
-    msg = candidate_to_row(Candidate(**{**c.__dict__, "expected": Message(role="assistant", content="Done.")}))
+    msg = candidate_to_row(
+        Candidate(**{**c.__dict__, "expected": Message(role="assistant", content="Done.")})
+    )
     assert msg["expected_action"] == {"type": "message", "content": "Done."}
     one = Message(role="assistant", tool_calls=(ToolCall(name="f", arguments={}),))
     assert candidate_to_row(Candidate(**{**c.__dict__, "expected": one}))["expected_action"] == {
-        "type": "function_call", "name": "f", "arguments": "{}"}
+        "type": "function_call",
+        "name": "f",
+        "arguments": "{}",
+    }
 
 
 @pytest.mark.parametrize(
@@ -129,9 +185,14 @@ def test_fresh_rows_for_message_and_single_call_actions():
         (lambda r: r["expected_action"].update(arguments="{oops"), "expected_action.arguments"),
         (lambda r: r["expected_action"].update(arguments=[1]), "expected_action.arguments"),
         (lambda r: r.pop("responses_create_params"), "responses_create_params"),
-        (lambda r: r["responses_create_params"]["input"][1].update(role="robot"), "responses_create_params.input[1].role"),
-        (lambda r: r["responses_create_params"]["input"].append({"type": "web_search_call"}),
-         "responses_create_params.input[2].type"),
+        (
+            lambda r: r["responses_create_params"]["input"][1].update(role="robot"),
+            "responses_create_params.input[1].role",
+        ),
+        (
+            lambda r: r["responses_create_params"]["input"].append({"type": "web_search_call"}),
+            "responses_create_params.input[2].type",
+        ),
         (lambda r: r["responses_create_params"].update(tools={}), "responses_create_params.tools"),
     ],
 )
@@ -148,8 +209,16 @@ def test_nemo_dump_of_a_plain_trajectory_uses_the_last_assistant_turn():
     row = NemoGymFormat().dump(traj)
     assert row["expected_action"] == {"type": "message", "content": "Rome: rain. Time: 10:00."}
     assert [i["type"] for i in row["responses_create_params"]["input"]] == [
-        "message", "message", "reasoning", "function_call", "function_call_output", "function_call", "function_call",
-        "function_call_output", "function_call_output"]
+        "message",
+        "message",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+        "function_call",
+        "function_call",
+        "function_call_output",
+        "function_call_output",
+    ]
     with pytest.raises(InputError):
         NemoGymFormat().dump(Trajectory(id="x", messages=(Message(role="user", content="hi"),)))
 
@@ -159,14 +228,39 @@ OPENAI_ROW = {
     "id": "t1",
     "messages": [
         {"role": "system", "content": "You are a weather bot."},
-        {"role": "user", "content": [{"type": "text", "text": "Paris, "}, {"type": "text", "text": "2 days?"}]},
-        {"role": "assistant", "content": None, "reasoning_content": "Need the forecast.",
-         "tool_calls": [{"id": "c1", "type": "function",
-                         "function": {"name": "get_weather", "arguments": '{"city": "Paris", "days": 2}'}}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Paris, "}, {"type": "text", "text": "2 days?"}],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": "Need the forecast.",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris", "days": 2}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c2", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Rome"}}},
-            {"id": "c3", "type": "function", "function": {"name": "get_time", "arguments": '{"tz": "CET"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c2",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": {"city": "Rome"}},
+                },
+                {
+                    "id": "c3",
+                    "type": "function",
+                    "function": {"name": "get_time", "arguments": '{"tz": "CET"}'},
+                },
+            ],
+        },
         {"role": "tool", "tool_call_id": "c2", "content": "rain"},
         {"role": "tool", "tool_call_id": "c3", "content": "10:00"},
         {"role": "assistant", "content": "<think>combine both</think>\nRome: rain. Time: 10:00."},
@@ -182,7 +276,8 @@ def test_openai_chat_reads_calls_tool_messages_and_reasoning():
     assert t.messages[1].content == "Paris, 2 days?"
     call = t.messages[2]
     assert call.reasoning == "Need the forecast." and call.tool_calls == (
-        ToolCall(name="get_weather", arguments={"city": "Paris", "days": 2}, id="c1"),)
+        ToolCall(name="get_weather", arguments={"city": "Paris", "days": 2}, id="c1"),
+    )
     assert t.messages[3] == Message(role="tool", content="sunny", tool_call_id="c1")
     # arguments as an object and as a JSON string give the same call
     assert [tc.arguments for tc in t.messages[4].tool_calls] == [{"city": "Rome"}, {"tz": "CET"}]
@@ -190,13 +285,23 @@ def test_openai_chat_reads_calls_tool_messages_and_reasoning():
 
 
 def test_openai_chat_legacy_shapes_and_round_trip():
-    row = {"messages": [
-        {"role": "developer", "content": "rules"},
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "", "function_call": {"name": "lookup", "arguments": '{"q": 1}'}},
-        {"role": "function", "name": "lookup", "content": "42"},
-        {"role": "assistant", "content": "42", "tool_calls": [{"id": "x", "name": "flat", "arguments": {"a": 1}}]},
-    ]}
+    row = {
+        "messages": [
+            {"role": "developer", "content": "rules"},
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": "",
+                "function_call": {"name": "lookup", "arguments": '{"q": 1}'},
+            },
+            {"role": "function", "name": "lookup", "content": "42"},
+            {
+                "role": "assistant",
+                "content": "42",
+                "tool_calls": [{"id": "x", "name": "flat", "arguments": {"a": 1}}],
+            },
+        ]
+    }
     (t,) = OpenAIChatFormat().parse(row, 5)
     assert t.id == "row-5"
     assert [m.role for m in t.messages] == ["system", "user", "assistant", "tool", "assistant"]
@@ -214,14 +319,26 @@ def test_openai_chat_legacy_shapes_and_round_trip():
     [
         ({"role": "robot", "content": "x"}, "messages[1].role", "unknown role 'robot'"),
         ({"content": "x"}, "messages[1].role", "missing"),
-        ({"role": "assistant", "tool_calls": [{"type": "function", "function": {"arguments": "{}"}}]},
-         "messages[1].tool_calls[0].function.name", "no name"),
-        ({"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{bad"}}]},
-         "messages[1].tool_calls[0].function.arguments", "not valid JSON"),
-        ({"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": 3}}]},
-         "messages[1].tool_calls[0].function.arguments", "JSON string or an object"),
-        ({"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "[1]"}}]},
-         "messages[1].tool_calls[0].function.arguments", "JSON object"),
+        (
+            {"role": "assistant", "tool_calls": [{"type": "function", "function": {"arguments": "{}"}}]},
+            "messages[1].tool_calls[0].function.name",
+            "no name",
+        ),
+        (
+            {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{bad"}}]},
+            "messages[1].tool_calls[0].function.arguments",
+            "not valid JSON",
+        ),
+        (
+            {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": 3}}]},
+            "messages[1].tool_calls[0].function.arguments",
+            "JSON string or an object",
+        ),
+        (
+            {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "[1]"}}]},
+            "messages[1].tool_calls[0].function.arguments",
+            "JSON object",
+        ),
         ({"role": "user", "content": 5}, "messages[1].content", "expected"),
     ],
 )
@@ -236,8 +353,15 @@ def test_openai_chat_errors_name_the_field(message, field, words):
 SHAREGPT_ROW = {
     "conversations": [
         {"from": "human", "value": "Weather in Paris and Rome?"},
-        {"from": "function_call", "value": json.dumps([{"name": "get_weather", "arguments": {"city": "Paris"}},
-                                                       {"name": "get_weather", "arguments": '{"city": "Rome"}'}])},
+        {
+            "from": "function_call",
+            "value": json.dumps(
+                [
+                    {"name": "get_weather", "arguments": {"city": "Paris"}},
+                    {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+                ]
+            ),
+        },
         {"from": "observation", "value": "sunny"},
         {"from": "observation", "value": "rain"},
         {"from": "gpt", "value": "<think>two answers</think>Paris sunny, Rome rain."},
@@ -253,16 +377,31 @@ SHAREGPT_ROW = {
 def test_sharegpt_function_call_and_observation_roles():
     (t,) = ShareGPTFormat().parse(SHAREGPT_ROW, 3)
     assert t.id == "row-3"
-    assert [m.role for m in t.messages] == ["system", "user", "assistant", "tool", "tool", "assistant", "user",
-                                           "assistant", "tool"]
+    assert [m.role for m in t.messages] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+    ]
     calls = t.messages[2].tool_calls
     assert [(tc.name, tc.arguments, tc.id) for tc in calls] == [
-        ("get_weather", {"city": "Paris"}, "call_2_0"), ("get_weather", {"city": "Rome"}, "call_2_1")]
+        ("get_weather", {"city": "Paris"}, "call_2_0"),
+        ("get_weather", {"city": "Rome"}, "call_2_1"),
+    ]
     assert [t.messages[3].tool_call_id, t.messages[4].tool_call_id] == ["call_2_0", "call_2_1"]
     assert t.messages[5].reasoning == "two answers" and t.messages[5].content == "Paris sunny, Rome rain."
     assert t.messages[8].tool_call_id == "call_7_0"
-    assert t.tools == ({"type": "function", "function": {"name": "get_weather", "description": "w",
-                                                          "parameters": {"type": "object"}}},)
+    assert t.tools == (
+        {
+            "type": "function",
+            "function": {"name": "get_weather", "description": "w", "parameters": {"type": "object"}},
+        },
+    )
     fmt = ShareGPTFormat()
     assert next(fmt.parse(json.loads(json.dumps(fmt.dump(t))), 3)) == t
 
@@ -274,8 +413,11 @@ def test_sharegpt_function_call_and_observation_roles():
         ({"value": "x"}, "conversations[1].from", "missing"),
         ({"from": "function_call", "value": "{nope"}, "conversations[1].value", "not valid JSON"),
         ({"from": "function_call", "value": '{"arguments": {}}'}, "conversations[1].value.name", "no name"),
-        ({"from": "function_call", "value": '{"name": "f", "arguments": 7}'}, "conversations[1].value.arguments",
-         "JSON string or an object"),
+        (
+            {"from": "function_call", "value": '{"name": "f", "arguments": 7}'},
+            "conversations[1].value.arguments",
+            "JSON string or an object",
+        ),
         ({"from": "gpt", "value": 3}, "conversations[1].value", "expected a string"),
     ],
 )
@@ -320,7 +462,9 @@ class TurnsFormat:
         return "turns" in row
 
     def parse(self, row, index):
-        yield Trajectory(id=f"turns-{index}", messages=tuple(Message(role=r, content=c) for r, c in row["turns"]))
+        yield Trajectory(
+            id=f"turns-{index}", messages=tuple(Message(role=r, content=c) for r, c in row["turns"])
+        )
 
     def dump(self, trajectory):
         raise NotImplementedError

@@ -72,14 +72,30 @@ def test_domain_and_verifier_examples_work(register_plugin):
     register_plugin(example("pivotrl_register_verifiers"), name="doc-verifiers")
     registry = register_plugin(example("pivotrl_register_domains"), name="doc-domains")
     call = Message(role="assistant", tool_calls=(ToolCall(name="lookup", arguments={"q": "x"}),))
-    cand = Candidate(id="t:1", domain="final-answer", trajectory_id="t", turn_index=1,
-                     messages=(Message(role="user", content="find x"),), expected=call)
+    cand = Candidate(
+        id="t:1",
+        domain="final-answer",
+        trajectory_id="t",
+        turn_index=1,
+        messages=(Message(role="user", content="find x"),),
+        expected=call,
+    )
     assert run_verifier(registry.verifier("same_tool"), cand, call).passed
-    assert not run_verifier(registry.verifier("same_tool"), cand, Message(role="assistant", content="hi")).passed
-    assert not run_verifier(registry.verifier("short_answer", max_chars=2), cand,
-                            Message(role="assistant", content="too long")).passed
-    traj = Trajectory(id="t", messages=(Message(role="user", content="a"), Message(role="assistant", content="b"),
-                                        Message(role="user", content="c"), Message(role="assistant", content="d")))
+    assert not run_verifier(
+        registry.verifier("same_tool"), cand, Message(role="assistant", content="hi")
+    ).passed
+    assert not run_verifier(
+        registry.verifier("short_answer", max_chars=2), cand, Message(role="assistant", content="too long")
+    ).passed
+    traj = Trajectory(
+        id="t",
+        messages=(
+            Message(role="user", content="a"),
+            Message(role="assistant", content="b"),
+            Message(role="user", content="c"),
+            Message(role="assistant", content="d"),
+        ),
+    )
     extractor = registry.domain("final-answer").extractor
     assert [c.id for c in extractor(traj, ExtractOptions(domain="final-answer"))] == ["t:3"]
 
@@ -89,7 +105,9 @@ def test_policy_sandbox_and_format_examples_work(register_plugin, tmp_path):
     register_plugin(example("pivotrl_register_sandboxes"), name="doc-sandboxes")
     registry = register_plugin(example("pivotrl_register_formats"), name="doc-formats")
     policy = registry.policy("echo", model="m")
-    (completions,) = policy.sample([Prompt(messages=(Message(role="user", content="hello"),))], 2, SamplingParams())
+    (completions,) = policy.sample(
+        [Prompt(messages=(Message(role="user", content="hello"),))], 2, SamplingParams()
+    )
     assert [c.message.content for c in completions] == ["hello", "hello"]
     box = registry.sandbox("recording")
     box.write_files({"a.txt": "x"})

@@ -50,8 +50,14 @@ def test_iter_jsonl_missing_file(tmp_path):
 
 
 def test_read_jsonl_locates_parse_errors_with_field(tmp_path):
-    good = {"id": "t:1", "domain": "d", "trajectory_id": "t", "turn_index": 1,
-            "messages": [{"role": "user", "content": "hi"}], "expected": {"role": "assistant", "content": "yo"}}
+    good = {
+        "id": "t:1",
+        "domain": "d",
+        "trajectory_id": "t",
+        "turn_index": 1,
+        "messages": [{"role": "user", "content": "hi"}],
+        "expected": {"role": "assistant", "content": "yo"},
+    }
     bad = {**good, "messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "?"}]}
     p = tmp_path / "c.jsonl"
     p.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
@@ -80,11 +86,23 @@ def test_atomic_output_leaves_nothing_on_error_and_keeps_old_file(tmp_path):
 
 
 def test_write_jsonl_counts_and_accepts_objects(tmp_path):
-    c = Candidate.from_dict({"id": "t:1", "domain": "d", "trajectory_id": "t", "turn_index": 1,
-                             "messages": [], "expected": {"role": "assistant", "content": "é"}})
+    c = Candidate.from_dict(
+        {
+            "id": "t:1",
+            "domain": "d",
+            "trajectory_id": "t",
+            "turn_index": 1,
+            "messages": [],
+            "expected": {"role": "assistant", "content": "é"},
+        }
+    )
     n = write_jsonl(tmp_path / "o" / "x.jsonl", [c, {"plain": True}])
     lines = (tmp_path / "o" / "x.jsonl").read_text(encoding="utf-8").splitlines()
-    assert n == 2 and json.loads(lines[0])["expected"]["content"] == "é" and json.loads(lines[1]) == {"plain": True}
+    assert (
+        n == 2
+        and json.loads(lines[0])["expected"]["content"] == "é"
+        and json.loads(lines[1]) == {"plain": True}
+    )
     assert "é" in lines[0]  # written as UTF-8, not escaped
 
 

@@ -38,7 +38,13 @@ def judge(server):
     server.reset()
 
     def make(**options) -> LLMJudgeVerifier:
-        defaults = {"model": "judge-1", "base_url": server.url, "timeout": 2.0, "backoff": 0.01, "max_retries": 2}
+        defaults = {
+            "model": "judge-1",
+            "base_url": server.url,
+            "timeout": 2.0,
+            "backoff": 0.01,
+            "max_retries": 2,
+        }
         return LLMJudgeVerifier(**{**defaults, **options})
 
     return make
@@ -56,7 +62,9 @@ def test_judge_decides_and_reports_its_answer(judge, server):
     assert no.details["calls"][0]["answer"].endswith("NO")
     assert len(server.requests) == 2 and server.requests[0].path == "/v1/chat/completions"
     body = server.requests[0].body
-    assert body["model"] == "judge-1" and body["temperature"] == 0.0 and body["messages"][0]["role"] == "system"
+    assert (
+        body["model"] == "judge-1" and body["temperature"] == 0.0 and body["messages"][0]["role"] == "system"
+    )
 
 
 def test_swap_asks_twice_and_both_must_agree(judge, server):
@@ -94,9 +102,13 @@ def naive_prompt(expected: str, action: str) -> str:
 
 def test_injection_flips_a_naive_prompt_but_not_ours(judge, server):
     client = openai.OpenAI(base_url=server.url, api_key="x", max_retries=0)
-    ask = lambda prompt: client.chat.completions.create(  # noqa: E731
-        model="m", messages=[{"role": "user", "content": prompt}]
-    ).choices[0].message.content
+    ask = lambda prompt: (
+        client.chat.completions.create(  # noqa: E731
+            model="m", messages=[{"role": "user", "content": prompt}]
+        )
+        .choices[0]
+        .message.content
+    )
     assert ask(naive_prompt("ls -la /tmp", "rm -rf /tmp")).endswith("NO")  # the judge is sane...
     assert ask(naive_prompt("ls -la /tmp", INJECTION)).endswith("YES")  # ...but injectable
     attacked = verdict(judge(), say(INJECTION), expected=say("ls -la /tmp"))
@@ -172,7 +184,9 @@ def test_client_errors_are_not_retried(judge, server):
 
 
 def test_unreachable_server_is_errored():
-    v = LLMJudgeVerifier(model="m", base_url="http://127.0.0.1:9/v1", timeout=0.3, max_retries=1, backoff=0.01)
+    v = LLMJudgeVerifier(
+        model="m", base_url="http://127.0.0.1:9/v1", timeout=0.3, max_retries=1, backoff=0.01
+    )
     got = verdict(v, SAME)
     assert got.errored and got.reward is None
 
@@ -216,7 +230,10 @@ def test_configuration_from_options_and_environment(server, monkeypatch, tmp_pat
     rubric.write_text("CUSTOM RUBRIC\n{action_a}\n{action_b}\nSay {yes} or {no}.")
     server.reset()
     assert run_verifier(LLMJudgeVerifier(rubric_file=str(rubric)), cand(EXPECTED), SAME).passed
-    assert server.requests[0].prompt.startswith("CUSTOM RUBRIC") and server.requests[0].body["model"] == "env-model"
+    assert (
+        server.requests[0].prompt.startswith("CUSTOM RUBRIC")
+        and server.requests[0].body["model"] == "env-model"
+    )
 
 
 def test_custom_labels(judge, server):
@@ -228,9 +245,17 @@ def test_custom_labels(judge, server):
 @pytest.mark.parametrize(
     ("text", "want"),
     [
-        ("YES", True), ("no", False), ("Reasoning...\n**YES**", True), ("Verdict: NO.", False),
-        ("<think>maybe NO</think>\nYES", True), ("YES, because NO is wrong", None), ("Maybe", None),
-        ("", None), (None, None), ("YES\nNO", False), ("yes and no", None),
+        ("YES", True),
+        ("no", False),
+        ("Reasoning...\n**YES**", True),
+        ("Verdict: NO.", False),
+        ("<think>maybe NO</think>\nYES", True),
+        ("YES, because NO is wrong", None),
+        ("Maybe", None),
+        ("", None),
+        (None, None),
+        ("YES\nNO", False),
+        ("yes and no", None),
     ],
 )
 def test_parse_answer_is_strict(text, want):
@@ -244,13 +269,18 @@ def test_judge_closes_a_registry_built_cascade(pivotrl_pm, server):
     tools = ({"name": "run", "parameters": {"type": "object", "required": ["cmd"]}},)
     v = get_registry().verifier(
         "cascade",
-        steps=[{"name": "json_schema"}, {"name": "fuzzy", "threshold": 0.95},
-               {"name": "llm_judge", "model": "m", "base_url": server.url, "timeout": 5.0}],
+        steps=[
+            {"name": "json_schema"},
+            {"name": "fuzzy", "threshold": 0.95},
+            {"name": "llm_judge", "model": "m", "base_url": server.url, "timeout": 5.0},
+        ],
     )
     assert v.cost == "expensive"
     c = cand(EXPECTED, tools=tools)
     out = v.verify_batch([(c, SAME), (c, call("run", x=1)), (c, OTHER)])
     assert [(o.passed, o.details["decided_by"]) for o in out] == [
-        (True, "1:fuzzy"), (False, "0:json_schema"), (False, "2:llm_judge")
+        (True, "1:fuzzy"),
+        (False, "0:json_schema"),
+        (False, "2:llm_judge"),
     ]
     assert len(server.requests) == 1

@@ -26,7 +26,9 @@ def _probe(answer: str, *aliases: str, case: bool = False) -> Probe:
 def test_generator_is_seeded_and_answers_are_right() -> None:
     a, b, c = generate_probes(0), generate_probes(0), generate_probes(1)
     assert [p.to_dict() for p in a] == [p.to_dict() for p in b]
-    assert [p.question for p in a if p.skill == "arithmetic"] != [p.question for p in c if p.skill == "arithmetic"]
+    assert [p.question for p in a if p.skill == "arithmetic"] != [
+        p.question for p in c if p.skill == "arithmetic"
+    ]
     assert {p.skill for p in a} == set(SKILLS)
     assert len({p.id for p in a}) == len(a)
     for p in a:
@@ -116,4 +118,6 @@ def test_factual_items_are_right_for_smollm2_as_shipped() -> None:
     probes = load_probes(skills=["factual"])[:12]
     policy = get_registry().policy("hf", model="smollm2-135m")
     answers = answer_probes(policy, probes)
-    assert all(score_answer(p, a) for p, a in zip(probes, answers, strict=True)), list(zip(probes, answers, strict=True))
+    assert all(score_answer(p, a) for p, a in zip(probes, answers, strict=True)), list(
+        zip(probes, answers, strict=True)
+    )

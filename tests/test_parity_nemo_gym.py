@@ -38,7 +38,9 @@ def test_tool_call_reproduces_every_recorded_reward_and_category(rollouts):
     verifier = ToolCallVerifier(**NVIDIA_TOOL_USE)
     got = []
     for i, row in enumerate(rollouts):
-        v = run_verifier(verifier, candidate_from_row(row, f"row{i}"), responses_output_to_message(row["response"]))
+        v = run_verifier(
+            verifier, candidate_from_row(row, f"row{i}"), responses_output_to_message(row["response"])
+        )
         got.append((v.score, v.reason))
     assert got == [(row["reward"], row["category"]) for row in rollouts]
     assert {r for r, _ in got} == {0.0, 1.0}  # the rows exercise both outcomes

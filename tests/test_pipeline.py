@@ -22,12 +22,15 @@ def _writer(path: Path, text: str, log: list[str], name: str):  # noqa: ANN202
         log.append(f"{name}{'+resume' if resume else ''}")
         path.write_text(text)
         return {"text": text}
+
     return run
 
 
 def _chain(tmp: Path, log: list[str], a_text: str = "a") -> list[Stage]:
-    return [Stage("a", _writer(tmp / "a.txt", a_text, log, "a"), [tmp / "a.txt"], config={"text": a_text}),
-            Stage("b", _writer(tmp / "b.txt", "b", log, "b"), [tmp / "b.txt"], after=["a"])]
+    return [
+        Stage("a", _writer(tmp / "a.txt", a_text, log, "a"), [tmp / "a.txt"], config={"text": a_text}),
+        Stage("b", _writer(tmp / "b.txt", "b", log, "b"), [tmp / "b.txt"], after=["a"]),
+    ]
 
 
 def _run_all(stages: list[Stage], manifest: Manifest) -> list[str]:
@@ -44,7 +47,10 @@ def test_current_stages_are_skipped_and_changed_outputs_rerun(tmp_path: Path) ->
     (tmp_path / "a.txt").write_text("edited by hand")  # a changed output re-runs it and what follows
     assert _run_all(_chain(tmp_path, log), Manifest(tmp_path)) == ["ran", "ran"]
     assert (tmp_path / "a.txt").read_text() == "a"
-    assert _run_all(_chain(tmp_path, log, a_text="new"), Manifest(tmp_path)) == ["ran", "ran"]  # config change
+    assert _run_all(_chain(tmp_path, log, a_text="new"), Manifest(tmp_path)) == [
+        "ran",
+        "ran",
+    ]  # config change
     assert log == ["a", "b", "b", "a", "b", "a", "b"]
 
 
@@ -68,7 +74,9 @@ def test_interrupted_resumable_stage_resumes_and_changed_one_starts_over(tmp_pat
     assert calls == [False, True] and out.read_text() == "row\nrow\n"  # the partial output was kept
     with pytest.raises(KeyboardInterrupt):  # interrupted again, then re-run with another config
         calls.clear()
-        run_stage(Stage("profile", crash_once, [out], config={"k": 4}, resumable=True), Manifest(tmp_path), print)
+        run_stage(
+            Stage("profile", crash_once, [out], config={"k": 4}, resumable=True), Manifest(tmp_path), print
+        )
     calls.append(True)
     run_stage(Stage("profile", crash_once, [out], config={"k": 2}, resumable=True), Manifest(tmp_path), print)
     assert calls[-1] is False and out.read_text() == "row\n"  # key changed: started over from empty
@@ -89,11 +97,20 @@ def test_stage_that_writes_nothing_fails(tmp_path: Path) -> None:
     ("doc", "message"),
     [
         ({"rn": {}}, r"unknown table \[rn\]; did you mean \[run\]"),
-        ({"data": {"generate": ["x"]}, "profile": {"kk": 3}}, r"unknown field \[profile\] kk; did you mean 'k'"),
-        ({"data": {"generate": ["x"]}, "profile": {"k": "8"}}, r"\[profile\] k = '8' must be a int; e.g. k = 8"),
+        (
+            {"data": {"generate": ["x"]}, "profile": {"kk": 3}},
+            r"unknown field \[profile\] kk; did you mean 'k'",
+        ),
+        (
+            {"data": {"generate": ["x"]}, "profile": {"k": "8"}},
+            r"\[profile\] k = '8' must be a int; e.g. k = 8",
+        ),
         ({}, r"\[data\] needs trajectories"),
         ({"data": {"generate": ["tool-use", "generate", "-o", "x"]}}, "leave out -o"),
-        ({"data": {"generate": ["x"]}, "select": {"max_mean": 1.5}}, r"\[select\] max_mean must be in \(0, 1\]"),
+        (
+            {"data": {"generate": ["x"]}, "select": {"max_mean": 1.5}},
+            r"\[select\] max_mean must be in \(0, 1\]",
+        ),
         ({"data": {"generate": ["x"]}, "model": {"warmup": "nocolon"}}, "package.module:function"),
     ],
 )
@@ -146,30 +163,63 @@ def _tiny_config(model: str) -> dict:
         "data": {"generate": ["tool-use", "generate", "--n", "3", "--seed", "1"]},
         "profile": {"k": 4, "max_new_tokens": 6, "limit": 8, "batch_size": 4},
         "select": {"max_mean": 1.0, "val_fraction": 0.0},
-        "train": {"max_steps": 2, "batch_pivots": 2, "group_size": 2, "max_new_tokens": 6, "progress": False,
-                  "tensorboard": False, "max_prompt_tokens": 2000},
-        "eval": {"heldout_generate": [["tool-use", "generate", "--n", "1", "--split", "heldout", "--seed", "1001"]],
-                 "limit": 3, "max_new_tokens": 6, "ood_limit_per_skill": 1, "validation": False},
+        "train": {
+            "max_steps": 2,
+            "batch_pivots": 2,
+            "group_size": 2,
+            "max_new_tokens": 6,
+            "progress": False,
+            "tensorboard": False,
+            "max_prompt_tokens": 2000,
+        },
+        "eval": {
+            "heldout_generate": [
+                ["tool-use", "generate", "--n", "1", "--split", "heldout", "--seed", "1001"]
+            ],
+            "limit": 3,
+            "max_new_tokens": 6,
+            "ood_limit_per_skill": 1,
+            "validation": False,
+        },
     }
 
 
 def test_tiny_end_to_end_run_skips_and_reruns(tiny_model_path: str, tmp_path: Path, register_plugin) -> None:
-    pytest.importorskip("pivotrl_tool_use", reason="needs the pivotrl-tool-use plugin (pip install -e plugins/pivotrl-tool-use)")
+    pytest.importorskip(
+        "pivotrl_tool_use",
+        reason="needs the pivotrl-tool-use plugin (pip install -e plugins/pivotrl-tool-use)",
+    )
     from pivotrl_core.pipeline import run_pipeline
 
     register_plugin(CoinPlugin(), name="coin-plugin")
     run_dir = tmp_path / "run"
     res = run_pipeline(_tiny_config(tiny_model_path), run_dir, say=lambda m: None)
     status = {r["name"]: r["status"] for r in res.stages}
-    assert status == {n: "ran" for n in ("generate", "heldout", "extract", "profile", "select", "train",
-                                         "eval-base", "eval-pivotrl", "report")}
+    assert status == {
+        n: "ran"
+        for n in (
+            "generate",
+            "heldout",
+            "extract",
+            "profile",
+            "select",
+            "train",
+            "eval-base",
+            "eval-pivotrl",
+            "report",
+        )
+    }
     assert (run_dir / "train" / "final" / "config.json").exists()
     base, trained = (json.loads((run_dir / "eval" / f"{k}.json").read_text()) for k in ("base", "pivotrl"))
     assert base["held_out"]["sets"]["seed1001"]["n_candidates"] == 3
     assert trained["ood"]["kl"]["kl_per_token"] > 0  # the trained model moved away from pi_0
     report = (run_dir / "report.md").read_text()
     assert "| In-domain held-out accuracy |" in report and "| OOD KL to pi_0 (nats/token) |" in report
-    assert {p.name for p in (run_dir / "plots").iterdir()} >= {"training.png", "pass_rate_hist.png", "base_vs_trained.png"}
+    assert {p.name for p in (run_dir / "plots").iterdir()} >= {
+        "training.png",
+        "pass_rate_hist.png",
+        "base_vs_trained.png",
+    }
 
     again = run_pipeline(_tiny_config(tiny_model_path), run_dir, say=lambda m: None)
     assert {r["status"] for r in again.stages} == {"skipped"}
@@ -219,12 +269,23 @@ def test_report_table_and_improvement_verdict(tmp_path: Path) -> None:
     def doc(label: str, means: list[float], ood: float, kl: float | None) -> dict:
         from pivotrl_core.eval import mean_std
 
-        return {"label": label, "held_out": {"sets": {}, "summary": {**mean_std(means), "over": "sets"}},
-                "ood": {"accuracy": ood, "retention": ood, "n": 10, "n_base_correct": 5,
-                        "by_skill": {"factual": {"n": 10, "accuracy": ood}},
-                        **({"kl": {"kl_per_token": kl}} if kl is not None else {})}}
+        return {
+            "label": label,
+            "held_out": {"sets": {}, "summary": {**mean_std(means), "over": "sets"}},
+            "ood": {
+                "accuracy": ood,
+                "retention": ood,
+                "n": 10,
+                "n_base_correct": 5,
+                "by_skill": {"factual": {"n": 10, "accuracy": ood}},
+                **({"kl": {"kl_per_token": kl}} if kl is not None else {}),
+            },
+        }
 
-    evals = {"base": doc("base", [0.4, 0.5, 0.45], 0.6, None), "pivotrl": doc("pivotrl", [0.6, 0.65, 0.55], 0.58, 0.012)}
+    evals = {
+        "base": doc("base", [0.4, 0.5, 0.45], 0.6, None),
+        "pivotrl": doc("pivotrl", [0.6, 0.65, 0.55], 0.58, 0.012),
+    }
     table = render_table(evals)
     assert table[0] == ["metric", "base (pi_0)", "PivotRL"]
     rows = {r[0]: r[1:] for r in table[1:]}
@@ -232,7 +293,11 @@ def test_report_table_and_improvement_verdict(tmp_path: Path) -> None:
     assert rows["OOD KL to pi_0 (nats/token)"] == ["0", "0.012"]
     assert rows["  OOD factual"] == ["60.0%", "58.0%"]
     imp = improvement(evals)
-    assert imp["improved"] and imp["delta"] == pytest.approx(0.15) and imp["spread"] == pytest.approx(0.0408, abs=1e-3)
+    assert (
+        imp["improved"]
+        and imp["delta"] == pytest.approx(0.15)
+        and imp["spread"] == pytest.approx(0.0408, abs=1e-3)
+    )
     evals["pivotrl"] = doc("pivotrl", [0.5, 0.4, 0.55], 0.6, 0.01)
     assert not improvement(evals)["improved"]  # +1.7 points is inside the spread
 

@@ -48,7 +48,9 @@ def site(tmp_path, monkeypatch, pivotrl_pm):
     """A directory on sys.path holding a good and a broken entry-point plugin."""
     root = tmp_path / "site"
     _fake_distribution(root, "good-plugin", "goodthing", "good_plugin_mod", GOOD)
-    _fake_distribution(root, "broken-plugin", "brokenthing", "broken_plugin_mod", "raise RuntimeError('boom at import')\n")
+    _fake_distribution(
+        root, "broken-plugin", "brokenthing", "broken_plugin_mod", "raise RuntimeError('boom at import')\n"
+    )
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.setenv("PIVOTRL_LOAD_PLUGINS", "goodthing,brokenthing")  # ignore other installed plugins
     monkeypatch.delenv("PIVOTRL_STRICT_PLUGINS", raising=False)
@@ -171,13 +173,19 @@ def test_misspelt_hook_name_is_caught(register_plugin):
 
 
 def test_misspelt_hook_in_an_entry_point_plugin_is_a_warning(site, monkeypatch):
-    _fake_distribution(site, "typo-plugin", "typothing", "typo_plugin_mod", """
+    _fake_distribution(
+        site,
+        "typo-plugin",
+        "typothing",
+        "typo_plugin_mod",
+        """
         from pivotrl_core import Domain, hookimpl
 
         @hookimpl
         def pivotrl_register_domain(register):  # missing "s"
             register(Domain(name="never"))
-    """)
+    """,
+    )
     monkeypatch.setenv("PIVOTRL_LOAD_PLUGINS", "goodthing,typothing")
     monkeypatch.delitem(sys.modules, "typo_plugin_mod", raising=False)
     with warnings.catch_warnings(record=True) as caught:
@@ -192,8 +200,9 @@ def test_misspelt_hook_in_an_entry_point_plugin_is_a_warning(site, monkeypatch):
 
 def test_plugin_file_and_plugins_json(tmp_path):
     plugin = tmp_path / "one_off.py"
-    plugin.write_text(textwrap.dedent(
-        """
+    plugin.write_text(
+        textwrap.dedent(
+            """
         import click
         from pivotrl_core import Domain, hookimpl
 
@@ -207,7 +216,8 @@ def test_plugin_file_and_plugins_json(tmp_path):
             def hello():
                 click.echo("hello from a file plugin")
         """
-    ))
+        )
+    )
     env = _env(PIVOTRL_LOAD_PLUGINS="")
     out = subprocess.run([PIVOTRL, "--plugin", str(plugin), "hello"], capture_output=True, text=True, env=env)
     assert out.returncode == 0 and out.stdout.strip() == "hello from a file plugin", out.stderr
@@ -218,15 +228,21 @@ def test_plugin_file_and_plugins_json(tmp_path):
     assert mine["registered"] == {"domain": ["one-off"]} and mine["error"] is None
     assert mine["hooks"] == ["pivotrl_register_commands", "pivotrl_register_domains"]
     formats = rows["formats"]
-    assert formats["builtin"] is True and formats["registered"] == {"format": ["nemo-gym", "openai", "sharegpt"]}
+    assert formats["builtin"] is True and formats["registered"] == {
+        "format": ["nemo-gym", "openai", "sharegpt"]
+    }
     assert set(formats) == {"name", "distribution", "version", "builtin", "hooks", "registered", "error"}
 
 
 def test_broken_plugin_file_warns_and_cli_still_works(tmp_path):
     plugin = tmp_path / "broken_file.py"
     plugin.write_text("import does_not_exist_anywhere\n")
-    out = subprocess.run([PIVOTRL, "--plugin", str(plugin), "formats", "--json"], capture_output=True, text=True,
-                         env=_env(PIVOTRL_LOAD_PLUGINS=""))
+    out = subprocess.run(
+        [PIVOTRL, "--plugin", str(plugin), "formats", "--json"],
+        capture_output=True,
+        text=True,
+        env=_env(PIVOTRL_LOAD_PLUGINS=""),
+    )
     assert out.returncode == 0, out.stderr
     assert [f["name"] for f in json.loads(out.stdout)] == ["nemo-gym", "openai", "sharegpt"]
     warnings_ = [line for line in out.stderr.splitlines() if line.startswith("Warning:")]
@@ -238,9 +254,21 @@ def _pip_install_example(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLE, src)  # build from a copy: pip leaves build/ and egg-info beside the source
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-         str(target), str(src)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return target
 
@@ -249,16 +277,23 @@ def test_example_plugin_installed_with_pip(tmp_path, monkeypatch, pivotrl_pm):
     """The tutorial's plugin (docs/plugins/example), installed by pip, found through its entry point."""
     target = _pip_install_example(tmp_path)
     assert (target / "pivotrl_calculator.py").is_file()
-    out = subprocess.run([PIVOTRL, "plugins"], capture_output=True, text=True,
-                         env=_env(PYTHONPATH=str(target), PIVOTRL_LOAD_PLUGINS="calculator"))
+    out = subprocess.run(
+        [PIVOTRL, "plugins"],
+        capture_output=True,
+        text=True,
+        env=_env(PYTHONPATH=str(target), PIVOTRL_LOAD_PLUGINS="calculator"),
+    )
     assert out.returncode == 0, out.stderr
     row = {r["name"]: r for r in json.loads(out.stdout)}["calculator"]
     assert (row["distribution"], row["version"], row["error"]) == ("pivotrl-calculator", "0.1.0", None)
     assert row["registered"] == {"domain": ["calculator"], "verifier": ["calculator_value"]}
     cands = tmp_path / "c.jsonl"
-    out = subprocess.run([PIVOTRL, "extract", str(EXAMPLE / "calculator.jsonl"), "--domain", "calculator", "-o",
-                          str(cands)], capture_output=True, text=True,
-                         env=_env(PYTHONPATH=str(target), PIVOTRL_LOAD_PLUGINS="calculator"))
+    out = subprocess.run(
+        [PIVOTRL, "extract", str(EXAMPLE / "calculator.jsonl"), "--domain", "calculator", "-o", str(cands)],
+        capture_output=True,
+        text=True,
+        env=_env(PYTHONPATH=str(target), PIVOTRL_LOAD_PLUGINS="calculator"),
+    )
     assert out.returncode == 0 and "wrote 8 candidates" in out.stdout, out.stderr
 
     monkeypatch.syspath_prepend(str(target))
@@ -273,10 +308,18 @@ def test_example_plugin_installed_with_pip(tmp_path, monkeypatch, pivotrl_pm):
     from pivotrl_core.testing import check_domain
 
     def call(expr: str) -> Message:
-        return Message(role="assistant", tool_calls=(ToolCall(name="calculate", arguments={"expression": expr}),))
+        return Message(
+            role="assistant", tool_calls=(ToolCall(name="calculate", arguments={"expression": expr}),)
+        )
 
-    cand = Candidate(id="q:1", domain="calculator", trajectory_id="q", turn_index=1,
-                     messages=(Message(role="user", content="2*(3+4)?"),), expected=call("2*(3+4)"))
+    cand = Candidate(
+        id="q:1",
+        domain="calculator",
+        trajectory_id="q",
+        turn_index=1,
+        messages=(Message(role="user", content="2*(3+4)?"),),
+        expected=call("2*(3+4)"),
+    )
     assert run_verifier(verifier, cand, call("14")).passed
     assert run_verifier(verifier, cand, call("7 + 7.0")).passed
     assert not run_verifier(verifier, cand, call("15")).passed

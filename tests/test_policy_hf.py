@@ -14,8 +14,18 @@ from pivotrl_core.registry import get_registry
 from pivotrl_core.types import Message
 
 TOOLS = (
-    {"type": "function", "function": {"name": "get_order", "description": "Look up an order.",
-     "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "get_order",
+            "description": "Look up an order.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    },
 )
 TOOL_PROMPT = Prompt((Message("user", "Where is my order W123?"),), TOOLS)
 TEXT_PROMPT = Prompt((Message("user", "Cancel it please."),))
@@ -39,8 +49,11 @@ def policy(tiny_model_path: str) -> HFPolicy:
 
 @pytest.fixture(scope="module")
 def memorized(tiny_model_path: str, tmp_path_factory: pytest.TempPathFactory) -> HFPolicy:
-    path = memorize(tiny_model_path, tmp_path_factory.mktemp("memorized"),
-                    [(TOOL_PROMPT, TOOL_ANSWER), (TEXT_PROMPT, TEXT_ANSWER)])
+    path = memorize(
+        tiny_model_path,
+        tmp_path_factory.mktemp("memorized"),
+        [(TOOL_PROMPT, TOOL_ANSWER), (TEXT_PROMPT, TEXT_ANSWER)],
+    )
     return HFPolicy(path)
 
 
@@ -99,7 +112,9 @@ def test_shared_prefix_decoding_equals_expanded_cache(tiny_model_path: str, poli
         a, b = policy.sample(_prompts(), n, sp), expanded.sample(_prompts(), n, sp)
         for ca, cb in zip([c for o in a for c in o], [c for o in b for c in o], strict=True):
             assert ca.token_ids == cb.token_ids
-            torch.testing.assert_close(torch.tensor(ca.logprobs), torch.tensor(cb.logprobs), atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(
+                torch.tensor(ca.logprobs), torch.tensor(cb.logprobs), atol=1e-4, rtol=1e-4
+            )
 
 
 def test_prefix_cache_reuses_prefills_and_changes_nothing(tiny_model_path: str, policy: HFPolicy) -> None:
@@ -120,9 +135,14 @@ def test_prefix_cache_reuses_prefills_and_changes_nothing(tiny_model_path: str, 
 def test_prefix_cache_reuses_the_longest_common_prefix(tiny_model_path: str, policy: HFPolicy) -> None:
     """Turns of one conversation: each prompt extends the last; only the new tokens are prefilled."""
     cached = HFPolicy(tiny_model_path, batch_size=64, prefill_chunk=16, prefix_cache=4)
-    turns = [Message("system", "You help customers. " * 4), Message("user", "Where is my order #W123?"),
-             Message("assistant", "Let me look it up."), Message("user", "Thanks, it is urgent. " * 3),
-             Message("assistant", "It ships today."), Message("user", "And can I change the address?")]
+    turns = [
+        Message("system", "You help customers. " * 4),
+        Message("user", "Where is my order #W123?"),
+        Message("assistant", "Let me look it up."),
+        Message("user", "Thanks, it is urgent. " * 3),
+        Message("assistant", "It ships today."),
+        Message("user", "And can I change the address?"),
+    ]
     prompts = [Prompt(tuple(turns[:n]), TOOLS) for n in (2, 4, 6)]
     sp = SamplingParams(temperature=0.8, max_new_tokens=10, seed=5)
     lengths = [len(cached.prepare(p, sp.max_new_tokens).ids) for p in prompts]
@@ -134,17 +154,23 @@ def test_prefix_cache_reuses_the_longest_common_prefix(tiny_model_path: str, pol
     for a, b in zip(got, want, strict=True):
         assert [c.token_ids for c in a] == [c.token_ids for c in b]
         for ca, cb in zip(a, b, strict=True):
-            torch.testing.assert_close(torch.tensor(ca.logprobs), torch.tensor(cb.logprobs), atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(
+                torch.tensor(ca.logprobs), torch.tensor(cb.logprobs), atol=1e-4, rtol=1e-4
+            )
     # a prompt sharing only the system prompt reuses that part and nothing more
     other = Prompt((turns[0], Message("user", "Something else entirely.")), TOOLS)
     before = cached.stats["reused_prefix_tokens"]
-    assert [c.token_ids for c in cached.sample([other], 1, sp)[0]] == [c.token_ids for c in policy.sample([other], 1, sp)[0]]
+    assert [c.token_ids for c in cached.sample([other], 1, sp)[0]] == [
+        c.token_ids for c in policy.sample([other], 1, sp)[0]
+    ]
     assert 16 <= cached.stats["reused_prefix_tokens"] - before < len(cached.prepare(other, 10).ids)
 
 
 def test_greedy_and_tiny_top_p_agree(policy: HFPolicy) -> None:
     greedy = policy.sample(_prompts(), 2, SamplingParams(temperature=0, max_new_tokens=8))
-    nucleus = policy.sample(_prompts(), 2, SamplingParams(temperature=1.0, top_p=1e-6, max_new_tokens=8, seed=3))
+    nucleus = policy.sample(
+        _prompts(), 2, SamplingParams(temperature=1.0, top_p=1e-6, max_new_tokens=8, seed=3)
+    )
     for g, t in zip(greedy, nucleus, strict=True):
         assert g[0].token_ids == g[1].token_ids == t[0].token_ids == t[1].token_ids
 
@@ -171,19 +197,26 @@ def test_one_row_per_prompt_decoding_with_rows_finishing_early(memorized: HFPoli
     assert len({len(o[0].token_ids) for o in a}) > 1  # rows finished at different steps
     assert [o[0].token_ids for o in a] == [o[0].token_ids for o in b]
     for ca, cb in zip(a, b, strict=True):
-        torch.testing.assert_close(torch.tensor(ca[0].logprobs), torch.tensor(cb[0].logprobs), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            torch.tensor(ca[0].logprobs), torch.tensor(cb[0].logprobs), atol=1e-4, rtol=1e-4
+        )
 
 
 def test_stop_strings_end_the_sample(memorized: HFPolicy) -> None:
-    out = memorized.sample([TEXT_PROMPT], 1, SamplingParams(temperature=0, max_new_tokens=40, stop=("cancelled",)))
+    out = memorized.sample(
+        [TEXT_PROMPT], 1, SamplingParams(temperature=0, max_new_tokens=40, stop=("cancelled",))
+    )
     c = out[0][0]
     assert c.finish_reason == "stop" and c.text == "The order has been "
 
 
 def test_logprobs_of_given_completions_match_sampling_time(policy: HFPolicy, memorized: HFPolicy) -> None:
     expanded = HFPolicy(memorized.model, tokenizer=memorized.tokenizer, shared_prefix=False)
-    pairs = ((policy, _prompts()), (memorized, [TOOL_PROMPT, TEXT_PROMPT, _prompts()[0]]),
-             (expanded, [TOOL_PROMPT, TEXT_PROMPT, _prompts()[0]]))
+    pairs = (
+        (policy, _prompts()),
+        (memorized, [TOOL_PROMPT, TEXT_PROMPT, _prompts()[0]]),
+        (expanded, [TOOL_PROMPT, TEXT_PROMPT, _prompts()[0]]),
+    )
     for pol, prompts in pairs:
         sp = SamplingParams(temperature=0.8, max_new_tokens=30, seed=11)
         out = pol.sample(prompts, 4, sp)  # rows finish at different steps: batch compaction is exercised
@@ -200,7 +233,10 @@ def test_logprobs_of_given_completions_match_sampling_time(policy: HFPolicy, mem
 def _long_prompt(turns: int) -> Prompt:
     msgs = [Message("system", "You are a ticketing agent.")]
     for i in range(turns):
-        msgs += [Message("user", f"Question {i}: what is 12 plus 30?"), Message("assistant", "The answer is 42.")]
+        msgs += [
+            Message("user", f"Question {i}: what is 12 plus 30?"),
+            Message("assistant", "The answer is 42."),
+        ]
     msgs.append(Message("user", "And the last question?"))
     return Prompt(tuple(msgs), TOOLS)
 
@@ -209,7 +245,9 @@ def test_long_prompt_truncates_oldest_turns_keeping_system_and_tools(tiny_model_
     pol = HFPolicy(tiny_model_path, max_prompt_tokens=300)
     prompt = _long_prompt(20)
     info = pol.prepare(prompt, 16)
-    assert info.prompt_tokens > 300 and info.ids is not None and len(info.ids) <= 300 and info.dropped_turns > 0
+    assert (
+        info.prompt_tokens > 300 and info.ids is not None and len(info.ids) <= 300 and info.dropped_turns > 0
+    )
     text = pol.tokenizer.decode(list(info.ids))
     assert "You are a ticketing agent." in text and "get_order" in text and "And the last question?" in text
     assert "Question 0: what" not in text and "Question 19: what" in text

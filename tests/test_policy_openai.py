@@ -24,8 +24,18 @@ from pivotrl_core.serve import serve_in_thread
 from pivotrl_core.types import Message, ToolCall
 
 TOOLS = (
-    {"type": "function", "function": {"name": "get_order", "description": "Look up an order.",
-     "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "get_order",
+            "description": "Look up an order.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    },
 )
 TOOL_PROMPT = Prompt((Message("user", "Where is my order W123?"),), TOOLS)
 TEXT_PROMPT = Prompt((Message("user", "Cancel it please."),))
@@ -75,16 +85,27 @@ def test_models_endpoint(server: tuple[object, str]) -> None:
 
 
 def test_native_tool_calls_come_back_as_tool_calls(server: tuple[object, str], policy: OpenAIPolicy) -> None:
-    status, body = _http(server[1] + "/chat/completions", json.dumps({
-        "model": "tiny", "messages": [{"role": "user", "content": "Where is my order W123?"}],
-        "tools": list(TOOLS), "temperature": 0, "max_tokens": 60}).encode())
+    status, body = _http(
+        server[1] + "/chat/completions",
+        json.dumps(
+            {
+                "model": "tiny",
+                "messages": [{"role": "user", "content": "Where is my order W123?"}],
+                "tools": list(TOOLS),
+                "temperature": 0,
+                "max_tokens": 60,
+            }
+        ).encode(),
+    )
     assert status == 200
     choice = body["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     call = choice["message"]["tool_calls"][0]["function"]
     assert call["name"] == "get_order" and json.loads(call["arguments"]) == {"order_id": "W123"}
     [[c]] = policy.sample([TOOL_PROMPT], 1, GREEDY)
-    assert c.message.tool_calls[0].name == "get_order" and c.message.tool_calls[0].arguments == {"order_id": "W123"}
+    assert c.message.tool_calls[0].name == "get_order" and c.message.tool_calls[0].arguments == {
+        "order_id": "W123"
+    }
     assert c.text == TOOL_ANSWER and c.finish_reason == "stop"
 
 
@@ -146,15 +167,18 @@ def test_message_conversion_pairs_tool_ids() -> None:
     assert [out[2]["tool_call_id"], out[3]["tool_call_id"]] == ids
     assert out[1]["tool_calls"][0]["function"]["arguments"] == '{"x": 1}'
     flat = {"type": "function", "name": "f", "description": "d", "parameters": {"type": "object"}}
-    assert to_openai_tools([flat]) == [{"type": "function", "function": {"name": "f", "description": "d",
-                                                                         "parameters": {"type": "object"}}}]
+    assert to_openai_tools([flat]) == [
+        {"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}
+    ]
 
 
 def test_pivotrl_serve_command_on_port_zero(model_path: str, tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "pivotrl"), "serve", "--model", model_path, "--port", "0"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         url = None

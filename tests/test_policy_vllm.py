@@ -24,7 +24,10 @@ def test_missing_vllm_is_a_config_error() -> None:
 @pytest.mark.skipif(REASON is not None, reason=f"vllm policy test needs vLLM and a GPU: {REASON}")
 def test_vllm_samples_k_per_prompt_with_logprobs() -> None:
     pol = get_registry().policy("vllm", model="smollm2-135m", gpu_memory_utilization=0.3)
-    prompts = [Prompt((Message("user", "What is the capital of France?"),)), Prompt((Message("user", "Hi!"),))]
+    prompts = [
+        Prompt((Message("user", "What is the capital of France?"),)),
+        Prompt((Message("user", "Hi!"),)),
+    ]
     out = pol.sample(prompts, 4, SamplingParams(temperature=1.0, max_new_tokens=32, seed=0))
     assert [len(o) for o in out] == [4, 4]
     c = out[0][0]

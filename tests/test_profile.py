@@ -59,14 +59,20 @@ def _cli(*args: str) -> int:
 
 def test_rows_record_scores_stats_and_settings(plugin, tiny_policy, tmp_path: Path) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(3, 2))
-    stats = profile_candidates(cands, tmp_path / "p.jsonl", tiny_policy, _config(save_samples=True), progress=False)
+    stats = profile_candidates(
+        cands, tmp_path / "p.jsonl", tiny_policy, _config(save_samples=True), progress=False
+    )
     rows = _rows(tmp_path / "p.jsonl")
     assert [r["candidate_id"] for r in rows] == [c.id for c in make_candidates(3, 2)]
     assert stats.profiled == 6 and stats.samples == 24 and stats.errored_samples == 0
     for r in rows:
         assert r["k"] == 4 and len(r["scores"]) == 4 and set(r["scores"]) <= {0.0, 1.0}
         assert r["mean"] == pytest.approx(sum(r["scores"]) / 4)
-        assert r["policy"].startswith("hf:") and r["sampling"]["temperature"] == 1.0 and r["sampling"]["seed"] == 0
+        assert (
+            r["policy"].startswith("hf:")
+            and r["sampling"]["temperature"] == 1.0
+            and r["sampling"]["seed"] == 0
+        )
         assert len(r["samples"]) == 4 and r["metadata"]["verifier"] == "ptest_parity"
         assert r["metadata"]["context"]["dropped_turns"] == 0
         # the verdict is the plugin's rule applied to the saved sample
@@ -76,7 +82,9 @@ def test_rows_record_scores_stats_and_settings(plugin, tiny_policy, tmp_path: Pa
 
 def test_errored_verdicts_are_null_and_excluded(plugin, tiny_policy, tmp_path: Path) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(3, 2, domain="pflaky"))
-    stats = profile_candidates(cands, tmp_path / "p.jsonl", tiny_policy, _config(k=6, save_samples=True), progress=False)
+    stats = profile_candidates(
+        cands, tmp_path / "p.jsonl", tiny_policy, _config(k=6, save_samples=True), progress=False
+    )
     rows = _rows(tmp_path / "p.jsonl")
     assert stats.errored_samples == sum(r["n_errors"] for r in rows) > 0
     for r in rows:
@@ -165,13 +173,17 @@ def test_early_stop_run_reports_saved_samples(plugin, tiny_policy, tmp_path: Pat
         assert es["saved"] == 8 - len(vals)
 
 
-def test_bad_candidates_fail_before_anything_is_written(plugin, tmp_path: Path, tiny_model_path: str, capsys) -> None:  # noqa: ANN001
+def test_bad_candidates_fail_before_anything_is_written(
+    plugin, tmp_path: Path, tiny_model_path: str, capsys
+) -> None:  # noqa: ANN001
     good = [json.dumps(c.to_dict()) for c in make_candidates(1, 2)]
     bad = json.loads(good[0])
     del bad["expected"]
     (tmp_path / "c.jsonl").write_text("\n".join([*good, json.dumps(bad)]) + "\n")
     out = tmp_path / "p.jsonl"
-    code = _cli("profile", str(tmp_path / "c.jsonl"), "-o", str(out), "--model", tiny_model_path, "--no-progress")
+    code = _cli(
+        "profile", str(tmp_path / "c.jsonl"), "-o", str(out), "--model", tiny_model_path, "--no-progress"
+    )
     err = capsys.readouterr().err
     assert code == 2 and "c.jsonl:3" in err and "expected" in err
     assert not out.exists() or out.read_text() == ""
@@ -179,7 +191,15 @@ def test_bad_candidates_fail_before_anything_is_written(plugin, tmp_path: Path, 
 
 def test_unknown_domain_and_policy_are_exit_2(plugin, tmp_path: Path, tiny_model_path: str, capsys) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(1, 1))
-    args = ["profile", str(cands), "-o", str(tmp_path / "p.jsonl"), "--model", tiny_model_path, "--no-progress"]
+    args = [
+        "profile",
+        str(cands),
+        "-o",
+        str(tmp_path / "p.jsonl"),
+        "--model",
+        tiny_model_path,
+        "--no-progress",
+    ]
     assert _cli(*args, "--domain", "ptets") == 2
     assert "did you mean 'ptest'" in capsys.readouterr().err
     assert _cli(*args, "--policy", "hff") == 2
@@ -197,16 +217,36 @@ def _wait_for_rows(path: Path, n: int, proc: subprocess.Popen, timeout: float = 
     pytest.fail("profile wrote no rows in time")
 
 
-def test_kill_9_then_resume_equals_uninterrupted_run(plugin, tiny_policy, tiny_model_path: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_kill_9_then_resume_equals_uninterrupted_run(
+    plugin, tiny_policy, tiny_model_path: str, tmp_path: Path
+) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(4, 3))
     ref = tmp_path / "ref.jsonl"
     profile_candidates(cands, ref, tiny_policy, _config(batch_size=5), progress=False)
     out = tmp_path / "p.jsonl"
-    args = ["profile", str(cands), "-o", str(out), "--model", tiny_model_path, "--k", "4",
-            "--max-new-tokens", "8", "--batch-size", "1", "--no-progress"]
+    args = [
+        "profile",
+        str(cands),
+        "-o",
+        str(out),
+        "--model",
+        tiny_model_path,
+        "--k",
+        "4",
+        "--max-new-tokens",
+        "8",
+        "--batch-size",
+        "1",
+        "--no-progress",
+    ]
     env = {**os.environ, "PTEST_DELAY": "0.15", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([PIVOTRL, "--plugin", str(PLUGIN), *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PIVOTRL, "--plugin", str(PLUGIN), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_rows(out, 3, proc)
     finally:

@@ -37,7 +37,9 @@ def test_profile_real_nemo_gym_rows(smollm, nemo_gym_dir: Path, tmp_path: Path) 
     rows = [json.loads(x) for x in src.read_text().splitlines()[:2]]
     cands = [row_to_candidate(r, i) for i, r in enumerate(rows)]
     write_jsonl(tmp_path / "c.jsonl", cands)
-    cfg = ProfileConfig(k=2, sampling=SamplingParams(temperature=1.0, max_new_tokens=24, seed=0), save_samples=True)
+    cfg = ProfileConfig(
+        k=2, sampling=SamplingParams(temperature=1.0, max_new_tokens=24, seed=0), save_samples=True
+    )
     stats = profile_candidates(tmp_path / "c.jsonl", tmp_path / "p.jsonl", smollm, cfg, progress=False)
     out = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert stats.profiled == 2 and [r["candidate_id"] for r in out] == [c.id for c in cands]

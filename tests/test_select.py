@@ -17,29 +17,42 @@ from pivotrl_core.types import Candidate, Profile
 
 # scores per candidate (12 candidates: 4 trajectories x 3 turns), chosen to hit every category
 SCORES: list[list[float | None]] = [
-    [1, 1, 1, 1],            # all_pass
-    [0, 0, 0, 0],            # all_fail
-    [1, 0, 0, 0],            # mixed, mean .25 -> kept
-    [1, 1, 1, 0],            # mixed, mean .75 -> too easy
+    [1, 1, 1, 1],  # all_pass
+    [0, 0, 0, 0],  # all_fail
+    [1, 0, 0, 0],  # mixed, mean .25 -> kept
+    [1, 1, 1, 0],  # mixed, mean .75 -> too easy
     [None, None, None, None],  # errored
-    [1, None, 0, None],      # mixed over 2 scored, mean .5 -> kept
-    [],                      # skipped (context)
-    [0.5, 0.5, 0.5, 0.5],    # constant partial scores
-    [1, 0, 0, 0],            # kept
-    [0, 0, 1, 0],            # kept
-    [1, 1, 0, 0],            # mean .5 -> kept
-    [1, 1, 1, None],         # all_pass with one errored sample
+    [1, None, 0, None],  # mixed over 2 scored, mean .5 -> kept
+    [],  # skipped (context)
+    [0.5, 0.5, 0.5, 0.5],  # constant partial scores
+    [1, 0, 0, 0],  # kept
+    [0, 0, 1, 0],  # kept
+    [1, 1, 0, 0],  # mean .5 -> kept
+    [1, 1, 1, None],  # all_pass with one errored sample
 ]
 
 
 def _profiles(cands: list[Candidate], path: Path, candidates_file: Path | None = None) -> Path:
     rows = []
     for c, scores in zip(cands, SCORES, strict=True):
-        meta = {"context": {"skipped": "prompt has 9000 tokens > limit 7936"} if not scores else {"dropped_turns": 0}}
+        meta = {
+            "context": {"skipped": "prompt has 9000 tokens > limit 7936"}
+            if not scores
+            else {"dropped_turns": 0}
+        }
         if candidates_file:
             meta["candidates"] = str(candidates_file)
-        rows.append(Profile(c.id, c.domain, c.trajectory_id, "hf:tiny", 4,
-                            tuple(None if s is None else float(s) for s in scores), metadata=meta))
+        rows.append(
+            Profile(
+                c.id,
+                c.domain,
+                c.trajectory_id,
+                "hf:tiny",
+                4,
+                tuple(None if s is None else float(s) for s in scores),
+                metadata=meta,
+            )
+        )
     write_jsonl(path, rows)
     return path
 
@@ -52,10 +65,34 @@ def data(tmp_path: Path) -> tuple[list[Candidate], Path, Path]:
 
 
 def test_classify_categories() -> None:
-    cats = [classify(Profile("x", "d", "t", "p", 4, tuple(None if s is None else float(s) for s in sc),
-                             metadata={"context": {"skipped": "long"}} if not sc else {})) for sc in SCORES]
-    assert cats == ["all_pass", "all_fail", "mixed", "mixed", "errored", "mixed", "skipped", "constant",
-                    "mixed", "mixed", "mixed", "all_pass"]
+    cats = [
+        classify(
+            Profile(
+                "x",
+                "d",
+                "t",
+                "p",
+                4,
+                tuple(None if s is None else float(s) for s in sc),
+                metadata={"context": {"skipped": "long"}} if not sc else {},
+            )
+        )
+        for sc in SCORES
+    ]
+    assert cats == [
+        "all_pass",
+        "all_fail",
+        "mixed",
+        "mixed",
+        "errored",
+        "mixed",
+        "skipped",
+        "constant",
+        "mixed",
+        "mixed",
+        "mixed",
+        "all_pass",
+    ]
 
 
 def test_keeps_mixed_hard_candidates_and_joins_them(data, tmp_path: Path) -> None:  # noqa: ANN001
@@ -65,12 +102,23 @@ def test_keeps_mixed_hard_candidates_and_joins_them(data, tmp_path: Path) -> Non
     assert kept == [cands[i].id for i in (2, 5, 8, 9, 10)]
     assert (tmp_path / "pivots.val.jsonl").read_text() == ""
     c = res.counts
-    assert (c["all_pass"], c["all_fail"], c["mixed"], c["errored"], c["skipped"], c["constant"]) == (2, 1, 6, 1, 1, 1)
+    assert (c["all_pass"], c["all_fail"], c["mixed"], c["errored"], c["skipped"], c["constant"]) == (
+        2,
+        1,
+        6,
+        1,
+        1,
+        1,
+    )
     assert (c["kept"], c["mixed_too_easy"], c["errored_samples"]) == (5, 1, 7)
     # rows are full candidates plus the profile stats (what the trainer reads)
     rows = list(read_jsonl(tmp_path / "pivots.jsonl", lambda d: d))
     assert Candidate.from_dict(rows[0]) == cands[2]
-    assert rows[1]["profile"]["mean"] == 0.5 and rows[1]["profile"]["n_errors"] == 2 and rows[1]["split"] == "train"
+    assert (
+        rows[1]["profile"]["mean"] == 0.5
+        and rows[1]["profile"]["n_errors"] == 2
+        and rows[1]["split"] == "train"
+    )
 
 
 def test_thresholds_change_the_selection(data, tmp_path: Path) -> None:  # noqa: ANN001
@@ -86,8 +134,9 @@ def test_split_is_by_trajectory_and_deterministic(tmp_path: Path) -> None:
     cfile = write_candidates(tmp_path / "c.jsonl", cands)
     rows = [Profile(c.id, c.domain, c.trajectory_id, "p", 2, (1.0, 0.0)) for c in cands]  # all kept
     write_jsonl(tmp_path / "p.jsonl", rows)
-    res = select_pivots(tmp_path / "p.jsonl", tmp_path / "out.jsonl", SelectConfig(val_fraction=0.3, seed=1),
-                        candidates=cfile)
+    res = select_pivots(
+        tmp_path / "p.jsonl", tmp_path / "out.jsonl", SelectConfig(val_fraction=0.3, seed=1), candidates=cfile
+    )
     train = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     val = [json.loads(x) for x in (tmp_path / "out.val.jsonl").read_text().splitlines()]
     t_traj, v_traj = {r["trajectory_id"] for r in train}, {r["trajectory_id"] for r in val}
@@ -95,12 +144,17 @@ def test_split_is_by_trajectory_and_deterministic(tmp_path: Path) -> None:
     assert 4 <= len(v_traj) <= 20  # about 30% of 40 trajectories
     assert v_traj == {f"traj{i}" for i in range(40) if in_validation(f"traj{i}", 1, 0.3)}
     assert res.counts["val"] == len(val) == 3 * len(v_traj)
-    again = select_pivots(tmp_path / "p.jsonl", tmp_path / "again.jsonl", SelectConfig(val_fraction=0.3, seed=1),
-                          candidates=cfile)
+    again = select_pivots(
+        tmp_path / "p.jsonl",
+        tmp_path / "again.jsonl",
+        SelectConfig(val_fraction=0.3, seed=1),
+        candidates=cfile,
+    )
     assert (tmp_path / "again.val.jsonl").read_text() == (tmp_path / "out.val.jsonl").read_text()
     assert again.counts == res.counts
-    other = select_pivots(tmp_path / "p.jsonl", tmp_path / "o.jsonl", SelectConfig(val_fraction=0.3, seed=2),
-                          candidates=cfile)
+    other = select_pivots(
+        tmp_path / "p.jsonl", tmp_path / "o.jsonl", SelectConfig(val_fraction=0.3, seed=2), candidates=cfile
+    )
     assert other.val_trajectories != res.val_trajectories
 
 
@@ -151,7 +205,9 @@ def test_nemo_gym_format_rows(data, tmp_path: Path) -> None:  # noqa: ANN001
 def test_bad_inputs_are_reported(data, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     cands, cfile, _ = data
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"candidate_id": "a", "k": 4, "scores": [1, 0]}\n{"candidate_id": "b", "k": 4, "scores": ["x"]}\n')
+    bad.write_text(
+        '{"candidate_id": "a", "k": 4, "scores": [1, 0]}\n{"candidate_id": "b", "k": 4, "scores": ["x"]}\n'
+    )
     with pytest.raises(SystemExit) as e:
         main(["select", str(bad), "-o", str(tmp_path / "o.jsonl"), "--candidates", str(cfile)])
     assert e.value.code == 2 and "bad.jsonl:2" in capsys.readouterr().err

@@ -18,8 +18,20 @@ from pivotrl_core.train.config import SFTConfig, load_config
 from pivotrl_core.train.metrics import read_metrics
 from pivotrl_core.train.sft import SFTExample, build_examples, read_sft_inputs, sft_loss_sum, train_sft
 
-TOOLS = ({"type": "function", "function": {"name": "get_order", "description": "Look up an order.",
-          "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}},)
+TOOLS = (
+    {
+        "type": "function",
+        "function": {
+            "name": "get_order",
+            "description": "Look up an order.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    },
+)
 TIMING = {"step_time", "tokens_per_s", "wall_time"}
 
 
@@ -72,8 +84,15 @@ def test_packed_trajectory_targets_exactly_the_assistant_turns(tiny_model_path) 
 
 def test_turn_examples_use_the_profiling_prompt(tiny_model_path) -> None:
     tok = load_tokenizer(tiny_model_path)
-    cand = Candidate(id="t1:2", domain="generic", trajectory_id="t1", turn_index=2,
-                     messages=trajectory(1).messages[:2], expected=trajectory(1).messages[2], tools=TOOLS)
+    cand = Candidate(
+        id="t1:2",
+        domain="generic",
+        trajectory_id="t1",
+        turn_index=2,
+        messages=trajectory(1).messages[:2],
+        expected=trajectory(1).messages[2],
+        tools=TOOLS,
+    )
     (ex,), _ = build_examples(tok, [cand], "turn", 4096)
     prompt = tok(render_prompt(tok, cand.messages, TOOLS), add_special_tokens=False)["input_ids"]
     n = len(prompt)
@@ -109,8 +128,16 @@ def test_loss_counts_assistant_tokens_only(tiny_model_path) -> None:
 
 
 def sft_cfg(model: str, **over) -> SFTConfig:
-    base = {"model": model, "lr": 3e-3, "batch_size": 4, "micro_batch_size": 2, "max_steps": 6,
-            "save_every": 2, "progress": False, "tensorboard": False}
+    base = {
+        "model": model,
+        "lr": 3e-3,
+        "batch_size": 4,
+        "micro_batch_size": 2,
+        "max_steps": 6,
+        "save_every": 2,
+        "progress": False,
+        "tensorboard": False,
+    }
     return load_config(SFTConfig, overrides={**base, **over})
 
 
@@ -127,6 +154,7 @@ def test_sft_lowers_the_loss_and_resumes_bit_for_bit(tiny_model_path, tmp_path) 
     def crash(step: int, row: dict) -> None:
         if step == 3:
             raise Crash
+
     with pytest.raises(Crash):
         train_sft(cfg, [data], tmp_path / "b", on_step_end=crash)
     train_sft(cfg, [data], tmp_path / "b", resume=True)
@@ -139,8 +167,14 @@ def test_sft_lowers_the_loss_and_resumes_bit_for_bit(tiny_model_path, tmp_path) 
 
 def test_inputs_are_detected_and_bad_rows_located(tmp_path) -> None:
     traj = write(tmp_path / "t.jsonl", [trajectory(1).to_dict()])
-    cand = Candidate(id="t1:2", domain="generic", trajectory_id="t1", turn_index=2,
-                     messages=trajectory(1).messages[:2], expected=trajectory(1).messages[2])
+    cand = Candidate(
+        id="t1:2",
+        domain="generic",
+        trajectory_id="t1",
+        turn_index=2,
+        messages=trajectory(1).messages[:2],
+        expected=trajectory(1).messages[2],
+    )
     cands = write(tmp_path / "c.jsonl", [cand.to_dict() | {"mean": 0.5}])
     items = read_sft_inputs([traj, cands])
     assert isinstance(items[0], Trajectory) and items[1] == cand
@@ -154,11 +188,25 @@ def test_cli_sft(tiny_model_path, tmp_path) -> None:
     from pivotrl_core.cli import build_cli
 
     data = write(tmp_path / "traj.jsonl", [trajectory(i).to_dict() for i in range(2)])
-    args = ["sft", str(data), "--set", f"model={json.dumps(tiny_model_path)}", "--set", "max_steps=1",
-            "--set", "progress=false", "--set", "tensorboard=false", "-o", str(tmp_path / "r")]
+    args = [
+        "sft",
+        str(data),
+        "--set",
+        f"model={json.dumps(tiny_model_path)}",
+        "--set",
+        "max_steps=1",
+        "--set",
+        "progress=false",
+        "--set",
+        "tensorboard=false",
+        "-o",
+        str(tmp_path / "r"),
+    ]
     res = CliRunner().invoke(build_cli(), args)
     assert res.exit_code == 0, res.output
     assert (tmp_path / "r" / "final" / "model.safetensors").exists()
     assert json.loads((tmp_path / "r" / "config.json").read_text())["kind"] == "sft"
-    res = CliRunner().invoke(build_cli(), [*args[:2], "--set", "micro_batch_size=99", "-o", str(tmp_path / "x")])
+    res = CliRunner().invoke(
+        build_cli(), [*args[:2], "--set", "micro_batch_size=99", "-o", str(tmp_path / "x")]
+    )
     assert res.exit_code == 2 and "micro_batch_size" in res.output

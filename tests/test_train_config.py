@@ -20,8 +20,10 @@ def test_defaults_are_valid() -> None:
 
 def test_toml_table_top_level_and_overrides(tmp_path) -> None:
     run = tmp_path / "run.toml"
-    run.write_text('[train]\nlr = 3e-6\ngroup_size = 4\nverifier_options = {threshold = 0.3}\n'
-                   '[sft]\nepochs = 2\n[eval]\nanything = "ignored by the trainer"\n')
+    run.write_text(
+        "[train]\nlr = 3e-6\ngroup_size = 4\nverifier_options = {threshold = 0.3}\n"
+        '[sft]\nepochs = 2\n[eval]\nanything = "ignored by the trainer"\n'
+    )
     cfg = load_config(TrainConfig, run, ["group_size=16", "lora=true", 'lora_target_modules=["q_proj"]'])
     assert (cfg.lr, cfg.group_size, cfg.lora, cfg.lora_target_modules) == (3e-6, 16, True, ["q_proj"])
     assert cfg.verifier_options == {"threshold": 0.3}
@@ -34,7 +36,11 @@ def test_toml_table_top_level_and_overrides(tmp_path) -> None:
 
 def test_override_values_parse_as_toml_with_bare_words_as_strings() -> None:
     assert parse_overrides(["lr=1e-5", "lora=true", "model=runs/a/final", "x.y=2"]) == {
-        "lr": 1e-5, "lora": True, "model": "runs/a/final", "x": {"y": 2}}
+        "lr": 1e-5,
+        "lora": True,
+        "model": "runs/a/final",
+        "x": {"y": 2},
+    }
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["lr"])
 
@@ -44,7 +50,10 @@ def test_override_values_parse_as_toml_with_bare_words_as_strings() -> None:
     [
         (["group_size=1"], r"group_size = 1 must be >= 2.*--set group_size=8"),
         (["advantag=loo"], r"unknown TrainConfig field 'advantag'; did you mean 'advantage'"),
-        (["advantage=leave_one_out"], r"advantage = 'leave_one_out' is not one of 'group_norm', 'loo', 'mean'"),
+        (
+            ["advantage=leave_one_out"],
+            r"advantage = 'leave_one_out' is not one of 'group_norm', 'loo', 'mean'",
+        ),
         (["lr=fast"], r"lr = 'fast' must be a float.*--set lr="),
         (["lr=0"], r"lr = 0.0 must be > 0.*--set lr=1e-5"),
         (["lora=true", "train_top_n_layers=2"], r"lora = True cannot be combined with train_top_n_layers"),

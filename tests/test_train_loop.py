@@ -60,13 +60,19 @@ class ToyPlugin:
         register(always, name="always")
 
 
-def write_pivots(path: Path, domain: str = "toy", n: int = 6, start: int = 0, system: str = "Be brief.") -> Path:
+def write_pivots(
+    path: Path, domain: str = "toy", n: int = 6, start: int = 0, system: str = "Be brief."
+) -> Path:
     rows = [
         Candidate(
-            id=f"{domain}-{i}:2", domain=domain, trajectory_id=f"{domain}-{i}", turn_index=2,
+            id=f"{domain}-{i}:2",
+            domain=domain,
+            trajectory_id=f"{domain}-{i}",
+            turn_index=2,
             messages=(Message("system", system), Message("user", f"Hello {i}, what is 12 plus 30?")),
             expected=Message("assistant", "The answer is 42."),
-        ).to_dict() | {"mean": 0.5, "std": 0.5}  # extra profile keys, as `pivotrl select` writes
+        ).to_dict()
+        | {"mean": 0.5, "std": 0.5}  # extra profile keys, as `pivotrl select` writes
         for i in range(start, start + n)
     ]
     with path.open("a") as fh:
@@ -80,8 +86,17 @@ def toy(register_plugin):
 
 
 def config(model: str, **over) -> TrainConfig:
-    base = {"model": model, "max_new_tokens": 6, "group_size": 4, "batch_pivots": 2, "max_steps": 2,
-            "lr": 1e-3, "tensorboard": False, "progress": False, "save_every": 1}
+    base = {
+        "model": model,
+        "max_new_tokens": 6,
+        "group_size": 4,
+        "batch_pivots": 2,
+        "max_steps": 2,
+        "lr": 1e-3,
+        "tensorboard": False,
+        "progress": False,
+        "save_every": 1,
+    }
     return load_config(TrainConfig, overrides={**base, **over})
 
 
@@ -145,14 +160,19 @@ def test_frozen_bottom_layers_are_skipped_exactly(tiny_model_path, tmp_path) -> 
     """With the top layer trained only, the loss starts from the sampler's layer-1 states."""
     model, tok = build_model(config(tiny_model_path, train_top_n_layers=1))
     policy = make_policy(model, tok, 512)
-    (g, *_) = sample_groups(policy, _candidates(tmp_path, 2), 4, SamplingParams(max_new_tokens=7, seed=3), boundary=1)
+    (g, *_) = sample_groups(
+        policy, _candidates(tmp_path, 2), 4, SamplingParams(max_new_tokens=7, seed=3), boundary=1
+    )
     assert g.h_prompt is not None and g.h_prompt.shape[0] == g.prompt_ids.shape[0]
     lengths = g.mask.sum(-1).long()
     naive = _loss_and_grads(model, g, lambda: naive_group_logits(model, g.prompt_ids, g.tokens, lengths))
     lp, loss, grads = _loss_and_grads(
-        model, g, lambda: shared_group_logits(model, g.prompt_ids, g.tokens, 1, g.h_prompt, g.h_comp))
+        model, g, lambda: shared_group_logits(model, g.prompt_ids, g.tokens, 1, g.h_prompt, g.h_comp)
+    )
     assert torch.allclose(lp, naive[0], atol=1e-5) and loss == pytest.approx(naive[1], abs=1e-6)
-    assert grads.keys() == naive[2].keys() and all(k.startswith(("model.layers.1.", "model.norm")) for k in grads)
+    assert grads.keys() == naive[2].keys() and all(
+        k.startswith(("model.layers.1.", "model.norm")) for k in grads
+    )
     for name in grads:
         assert torch.allclose(grads[name], naive[2][name], atol=1e-6), name
 
@@ -251,6 +271,7 @@ def test_resume_continues_bit_for_bit(toy, tiny_model_path, tmp_path) -> None:
     def crash_at_3(step: int, row: dict) -> None:
         if step == 3:
             raise Crash
+
     with pytest.raises(Crash):
         train(cfg, pivots, tmp_path / "b", on_step_end=crash_at_3)  # checkpoint at 2, crash after 3
     assert [r["step"] for r in read_metrics(tmp_path / "b" / "metrics.jsonl")] == [1, 2, 3]
@@ -265,7 +286,9 @@ def test_resume_continues_bit_for_bit(toy, tiny_model_path, tmp_path) -> None:
     assert strip[:4] == strip[4:]
 
 
-def test_resume_refuses_a_changed_config_and_a_fresh_start_refuses_an_existing_run(toy, tiny_model_path, tmp_path) -> None:
+def test_resume_refuses_a_changed_config_and_a_fresh_start_refuses_an_existing_run(
+    toy, tiny_model_path, tmp_path
+) -> None:
     from pivotrl_core.errors import ConfigError
 
     pivots = write_pivots(tmp_path / "p.jsonl")
@@ -298,15 +321,28 @@ def test_lora_with_kl_to_the_reference(toy, tiny_model_path, tmp_path) -> None:
 def test_pivot_refresh_reselects_from_the_pool(toy, tiny_model_path, tmp_path) -> None:
     pivots = write_pivots(tmp_path / "p.jsonl", domain="toy-easy", n=4)  # every group is flat
     pool = write_pivots(write_pivots(tmp_path / "pool.jsonl", domain="toy-easy", n=4), domain="toy", n=6)
-    cfg = config(tiny_model_path, max_steps=4, refresh=True, refresh_window=2, refresh_threshold=0.5,
-                 refresh_cooldown=0, refresh_k=8, refresh_pool=str(pool), max_new_tokens=8)
+    cfg = config(
+        tiny_model_path,
+        max_steps=4,
+        refresh=True,
+        refresh_window=2,
+        refresh_threshold=0.5,
+        refresh_cooldown=0,
+        refresh_k=8,
+        refresh_pool=str(pool),
+        max_new_tokens=8,
+    )
     train(cfg, pivots, tmp_path / "r")
     rows = read_metrics(tmp_path / "r" / "metrics.jsonl")
     assert rows[0]["frac_zero_variance"] == 1.0 and "refresh_kept" not in rows[0]
     assert rows[1]["refresh_applied"] and rows[1]["refresh_profiled"] == 10
-    profiles = [json.loads(x) for x in (tmp_path / "r" / "refreshes" / "step-000002.jsonl").read_text().splitlines()]
+    profiles = [
+        json.loads(x) for x in (tmp_path / "r" / "refreshes" / "step-000002.jsonl").read_text().splitlines()
+    ]
     kept = {p["candidate_id"] for p in profiles if p["std"] > 0 and p["mean"] < 0.6}
-    assert rows[1]["refresh_kept"] == len(kept) > 0 and all(k.startswith("toy-") and "easy" not in k for k in kept)
+    assert rows[1]["refresh_kept"] == len(kept) > 0 and all(
+        k.startswith("toy-") and "easy" not in k for k in kept
+    )
     assert rows[2]["n_pivots"] == len(kept) and rows[2]["frac_zero_variance"] < 1.0
 
 
@@ -315,8 +351,20 @@ def test_cli_train_and_bad_config(toy, tiny_model_path, tmp_path) -> None:
 
     pivots = write_pivots(tmp_path / "p.jsonl")
     cli = build_cli()
-    sets = ["--set", f"model={json.dumps(tiny_model_path)}", "--set", "max_steps=1", "--set", "group_size=2",
-            "--set", "max_new_tokens=4", "--set", "progress=false", "--set", "tensorboard=false"]
+    sets = [
+        "--set",
+        f"model={json.dumps(tiny_model_path)}",
+        "--set",
+        "max_steps=1",
+        "--set",
+        "group_size=2",
+        "--set",
+        "max_new_tokens=4",
+        "--set",
+        "progress=false",
+        "--set",
+        "tensorboard=false",
+    ]
     ok = CliRunner().invoke(cli, ["train", str(pivots), *sets, "-o", str(tmp_path / "r")])
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "r" / "final" / "config.json").exists()
@@ -330,8 +378,19 @@ def test_bad_pivots_row_names_file_line_and_field(toy, tiny_model_path, tmp_path
 
     pivots = write_pivots(tmp_path / "p.jsonl", n=2)
     with pivots.open("a") as fh:
-        fh.write(json.dumps({"id": "x", "domain": "toy", "trajectory_id": "t", "turn_index": "2",
-                             "messages": [], "expected": {"role": "assistant", "content": "hi"}}) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "id": "x",
+                    "domain": "toy",
+                    "trajectory_id": "t",
+                    "turn_index": "2",
+                    "messages": [],
+                    "expected": {"role": "assistant", "content": "hi"},
+                }
+            )
+            + "\n"
+        )
     with pytest.raises(InputError) as e:
         train(config(tiny_model_path), pivots, tmp_path / "r")
     assert e.value.line == 3 and e.value.field == "turn_index" and str(pivots) in str(e.value)
@@ -345,8 +404,9 @@ def test_grpo_step_on_smollm2(toy, tmp_path) -> None:
 
     model_path = resolve_model("smollm2-135m")
     pivots = write_pivots(tmp_path / "p.jsonl", n=2)
-    cfg = config(model_path, train_top_n_layers=2, group_size=4, max_new_tokens=12, max_steps=1, lr=1e-4,
-                 ppo_epochs=2)
+    cfg = config(
+        model_path, train_top_n_layers=2, group_size=4, max_new_tokens=12, max_steps=1, lr=1e-4, ppo_epochs=2
+    )
     result = train(cfg, pivots, tmp_path / "r")
     (row,) = read_metrics(tmp_path / "r" / "metrics.jsonl")
     assert row["samples"] == 8 and row["tokens_sampled"] > 0 and row["entropy"] > 0
@@ -356,7 +416,9 @@ def test_grpo_step_on_smollm2(toy, tmp_path) -> None:
     after = load_file(str(result.final / "model.safetensors"))
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     if row["updates"]:
-        assert changed and all(k.startswith(("model.layers.28.", "model.layers.29.", "model.norm")) for k in changed)
+        assert changed and all(
+            k.startswith(("model.layers.28.", "model.layers.29.", "model.norm")) for k in changed
+        )
     else:  # both groups flat: nothing may change
         assert not changed
 
@@ -385,12 +447,19 @@ def test_block_prefill_equals_one_full_pass(tiny_model) -> None:
     ids = _prompt(2 * BLOCK + 37, 0, model.config.vocab_size)
     got = prefill(Decoder(model), ids, boundary=1, frozen=BlockStore(), shared=BlockStore())
     cache = DynamicCache(config=model.config)
-    out = model(input_ids=torch.tensor([ids]), use_cache=True, output_hidden_states=True, **{cache_kwarg(model): cache})
+    out = model(
+        input_ids=torch.tensor([ids]),
+        use_cache=True,
+        output_hidden_states=True,
+        **{cache_kwarg(model): cache},
+    )
     assert torch.allclose(got.logits, out.logits[0, -1], atol=1e-5)
     assert torch.allclose(got.h_boundary, out.hidden_states[1][0], atol=1e-5)  # entering layer 1
     for i, layer in enumerate(cache.layers):
         assert got.k[i].shape == layer.keys[0].shape
-        assert torch.allclose(got.k[i], layer.keys[0], atol=1e-5) and torch.allclose(got.v[i], layer.values[0], atol=1e-5)
+        assert torch.allclose(got.k[i], layer.keys[0], atol=1e-5) and torch.allclose(
+            got.v[i], layer.values[0], atol=1e-5
+        )
 
 
 @torch.no_grad()
@@ -424,7 +493,9 @@ def test_the_block_store_evicts_the_least_recently_used_within_its_budget() -> N
     assert store.get((4,)) is None and store.bytes == 200
 
 
-def test_sampling_twice_reuses_the_frozen_layers_and_draws_the_same_samples(tiny_model_path, tmp_path) -> None:
+def test_sampling_twice_reuses_the_frozen_layers_and_draws_the_same_samples(
+    tiny_model_path, tmp_path
+) -> None:
     from pivotrl_core.train.data import load_candidates
 
     model, tok = build_model(config(tiny_model_path, train_top_n_layers=1))
@@ -439,11 +510,17 @@ def test_sampling_twice_reuses_the_frozen_layers_and_draws_the_same_samples(tiny
     assert frozen.misses == misses and frozen.hits > hits  # every full block was kept
     plain = sample_groups(policy, cands, 4, sampling, boundary=1)
     for x, y, z in zip(first, again, plain, strict=True):
-        assert [c.token_ids for c in x.completions] == [c.token_ids for c in y.completions] == [c.token_ids for c in z.completions]
+        assert (
+            [c.token_ids for c in x.completions]
+            == [c.token_ids for c in y.completions]
+            == [c.token_ids for c in z.completions]
+        )
         assert torch.equal(x.h_prompt, y.h_prompt) and torch.equal(x.h_prompt, z.h_prompt)
 
 
-def test_the_frozen_block_cache_changes_no_bit_of_training(toy, tiny_model_path, tmp_path, monkeypatch) -> None:
+def test_the_frozen_block_cache_changes_no_bit_of_training(
+    toy, tiny_model_path, tmp_path, monkeypatch
+) -> None:
     import pivotrl_core.train.grpo as grpo
 
     stores: dict[int, list[BlockStore]] = {}
@@ -460,9 +537,13 @@ def test_the_frozen_block_cache_changes_no_bit_of_training(toy, tiny_model_path,
         stores[mb] = []
         out = tmp_path / f"cache-{mb}"
         train(config(tiny_model_path, max_steps=3, train_top_n_layers=1, frozen_cache_mb=mb), pivots, out)
-        runs[mb] = (load_file(str(out / "final" / "model.safetensors")),
-                    [{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(out / "metrics.jsonl")])
-    assert [s.max_bytes for s in stores[1024]] == [1024 << 20] and stores[1024][0].hits > 0  # the cache served blocks
+        runs[mb] = (
+            load_file(str(out / "final" / "model.safetensors")),
+            [{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(out / "metrics.jsonl")],
+        )
+    assert [s.max_bytes for s in stores[1024]] == [1024 << 20] and stores[1024][
+        0
+    ].hits > 0  # the cache served blocks
     assert stores[0] == []  # frozen_cache_mb = 0: no store at all
     (a, rows_a), (b, rows_b) = runs[1024], runs[0]
     assert all(torch.equal(a[k], b[k]) for k in a) and rows_a == rows_b

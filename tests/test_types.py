@@ -63,8 +63,19 @@ def test_candidate_json_round_trip_is_exact():
     text = json.dumps(c.to_dict())
     assert Candidate.from_dict(json.loads(text)) == c
     d = c.to_dict()
-    assert list(d) == ["id", "domain", "trajectory_id", "turn_index", "messages", "tools", "expected", "metadata"]
-    assert d["messages"][2]["tool_calls"] == [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "c1"}]
+    assert list(d) == [
+        "id",
+        "domain",
+        "trajectory_id",
+        "turn_index",
+        "messages",
+        "tools",
+        "expected",
+        "metadata",
+    ]
+    assert d["messages"][2]["tool_calls"] == [
+        {"name": "get_weather", "arguments": {"city": "Paris"}, "id": "c1"}
+    ]
     assert d["messages"][2]["reasoning"] == "need the tool"
 
 
@@ -115,8 +126,14 @@ def test_verdict_errored_is_not_a_failure():
 
 
 def test_profile_statistics_exclude_errors_and_use_population_variance():
-    p = Profile(candidate_id="t:1", domain="generic", trajectory_id="t", policy="pi0", k=5,
-                scores=(1.0, 0.0, None, 1.0, 0.0))
+    p = Profile(
+        candidate_id="t:1",
+        domain="generic",
+        trajectory_id="t",
+        policy="pi0",
+        k=5,
+        scores=(1.0, 0.0, None, 1.0, 0.0),
+    )
     assert p.n_errors == 1 and p.n_scored == 4
     assert p.mean == pytest.approx(0.5)
     assert p.std == pytest.approx(0.5)  # population std of [1, 0, 1, 0]

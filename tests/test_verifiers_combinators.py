@@ -39,7 +39,9 @@ class Judge(FunctionVerifier):
 
 
 def cascade(judge, **fuzzy):
-    return CascadeVerifier(steps=[{"name": "json_schema"}, {"name": "fuzzy", "threshold": 0.95, **fuzzy}, judge])
+    return CascadeVerifier(
+        steps=[{"name": "json_schema"}, {"name": "fuzzy", "threshold": 0.95, **fuzzy}, judge]
+    )
 
 
 def test_cascade_stops_at_the_first_decisive_step(pivotrl_pm):
@@ -50,7 +52,9 @@ def test_cascade_stops_at_the_first_decisive_step(pivotrl_pm):
     assert not gate.passed and gate.details["decided_by"] == "0:json_schema" and judge.calls == 0
     shortcut = v.verify(c, call("run", cmd="ls -la"))  # similarity 1.0 >= 0.95: final pass
     assert shortcut.passed and shortcut.details["decided_by"] == "1:fuzzy" and judge.calls == 0
-    judged = v.verify(c, call("run", cmd="find . -maxdepth 1"))  # schema ok, not similar enough: the judge decides
+    judged = v.verify(
+        c, call("run", cmd="find . -maxdepth 1")
+    )  # schema ok, not similar enough: the judge decides
     assert judged.passed and judged.details["decided_by"] == "2:judge" and judge.calls == 1
     assert [s["step"] for s in judged.details["steps"]] == ["0:json_schema", "1:fuzzy", "2:judge"]
     assert not cascade(Judge(answer=False)).verify(c, call("run", cmd="find . -maxdepth 1")).passed
@@ -74,12 +78,19 @@ def test_cascade_batch_sends_only_undecided_pairs_to_the_judge_in_one_batch(pivo
     judge = Judge(answer=False)
     v = cascade(judge)
     c = cand(call("run", cmd="ls -la"), tools=TOOLS)
-    actions = [call("run", cmd="ls -la"), call("run", nope=1), call("run", cmd="cat x"), call("run", cmd="pwd")]
+    actions = [
+        call("run", cmd="ls -la"),
+        call("run", nope=1),
+        call("run", cmd="cat x"),
+        call("run", cmd="pwd"),
+    ]
     batch = v.verify_batch([(c, a) for a in actions])
     assert judge.batches == [2] and judge.calls == 2
     assert [b.passed for b in batch] == [True, False, False, False]
     single = [cascade(Judge(answer=False)).verify(c, a) for a in actions]
-    assert [(b.passed, b.details["decided_by"]) for b in batch] == [(s.passed, s.details["decided_by"]) for s in single]
+    assert [(b.passed, b.details["decided_by"]) for b in batch] == [
+        (s.passed, s.details["decided_by"]) for s in single
+    ]
 
 
 def test_metadata_follows_the_steps(pivotrl_pm):
@@ -121,7 +132,9 @@ def test_weighted(pivotrl_pm):
     assert not verifier_from_spec({"name": "weighted", "steps": steps, "threshold": 0.3}).verify(c, a).passed
     err = [fixed(1.0), fixed(0, error="boom")]
     assert verifier_from_spec({"name": "weighted", "steps": err}).verify(c, a).errored
-    assert verifier_from_spec({"name": "weighted", "steps": err, "on_error": "skip"}).verify(c, a).score == 1.0
+    assert (
+        verifier_from_spec({"name": "weighted", "steps": err, "on_error": "skip"}).verify(c, a).score == 1.0
+    )
 
 
 def test_nested_and_plugin_verifiers_by_name(register_plugin):
@@ -144,7 +157,11 @@ def test_nested_and_plugin_verifiers_by_name(register_plugin):
         ({"name": "cascade", "steps": [{"threshold": 0.9}]}, ConfigError, "needs a 'name'"),
         ({"name": "all", "steps": ["fuzy"]}, UnknownNameError, "did you mean 'fuzzy'"),
         ({"name": "weighted", "steps": [{"name": "exact", "weight": -1}]}, ConfigError, "weight must be"),
-        ({"name": "cascade", "steps": [{"name": "fuzzy", "treshold": 0.9}]}, ConfigError, "no option 'treshold'"),
+        (
+            {"name": "cascade", "steps": [{"name": "fuzzy", "treshold": 0.9}]},
+            ConfigError,
+            "no option 'treshold'",
+        ),
     ],
 )
 def test_configuration_errors(pivotrl_pm, spec, error, text):
@@ -170,5 +187,9 @@ def test_built_from_toml(pivotrl_pm):
         """
     )
     v = verifier_from_spec(config["verifier"])
-    assert [(s.label, s.stop_on) for s in v.steps] == [("0:json_schema", "fail"), ("1:fuzzy", "pass"), ("2:tool_call", "any")]
+    assert [(s.label, s.stop_on) for s in v.steps] == [
+        ("0:json_schema", "fail"),
+        ("1:fuzzy", "pass"),
+        ("2:tool_call", "any"),
+    ]
     assert v.steps[2].verifier.threshold == 0.3

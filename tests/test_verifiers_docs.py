@@ -47,8 +47,18 @@ def test_custom_verifier_example_from_the_command_line(tmp_path):
     write_jsonl(tmp_path / "c.jsonl", [cand(call("lookup", id="1")), cand(say("Hello!"), cid="t:2")])
     pivotrl = Path(sys.executable).parent / "pivotrl"
     proc = subprocess.run(
-        [str(pivotrl), "--plugin", str(plugin), "check-verifier", "--verifier", "same_tools", str(tmp_path / "c.jsonl")],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(pivotrl),
+            "--plugin",
+            str(plugin),
+            "check-verifier",
+            "--verifier",
+            "same_tools",
+            str(tmp_path / "c.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verifier QA passed" in proc.stdout
@@ -65,7 +75,9 @@ def test_cascade_examples_build_the_same_verifier(python_cascade):
     toml = verifier_from_spec(tomllib.loads(example("cascade-toml"))["verifier"])
     assert toml.describe() == python_cascade.describe()
     assert [(s.verifier.name, s.stop_on) for s in toml.steps] == [
-        ("json_schema", "fail"), ("fuzzy", "pass"), ("llm_judge", "any")
+        ("json_schema", "fail"),
+        ("fuzzy", "pass"),
+        ("llm_judge", "any"),
     ]
     assert toml.steps[2].verifier.swap and toml.cost == "expensive"
 

@@ -48,7 +48,9 @@ def test_unknown_tools_and_bad_json_fail():
     raw = Message("assistant", tool_calls=(ToolCall("get_weather", None, raw_arguments="{city: Paris"),))
     assert "not a JSON object" in v.verify(c, raw).reason
     # every call of a batch is checked
-    batch = Message("assistant", tool_calls=(ToolCall("get_weather", {"city": "A"}), ToolCall("get_weather", {})))
+    batch = Message(
+        "assistant", tool_calls=(ToolCall("get_weather", {"city": "A"}), ToolCall("get_weather", {}))
+    )
     assert not v.verify(c, batch).passed
 
 

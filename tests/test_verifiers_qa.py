@@ -16,7 +16,9 @@ from pivotrl_core.verifiers.qa import qa_actions, run_qa
 
 @pytest.fixture(scope="module")
 def nemo_candidates(nemo_gym_dir):
-    rows = load_rows(nemo_gym_dir / TOOL_USE / "example.jsonl") + load_rows(nemo_gym_dir / TOOL_USE / "parallel_example.jsonl")
+    rows = load_rows(nemo_gym_dir / TOOL_USE / "example.jsonl") + load_rows(
+        nemo_gym_dir / TOOL_USE / "parallel_example.jsonl"
+    )
     return [candidate_from_row(r, f"row{i}") for i, r in enumerate(rows)]
 
 
@@ -25,9 +27,17 @@ def test_builtin_domains_mirror_nvidia_configs(pivotrl_pm):
     thresholds = {d: reg.domain_verifier(d).threshold for d in ("generic", "search", "swe")}
     assert thresholds == {"generic": 0.1, "search": 0.3, "swe": 0.0}
     assert reg.domain_verifier("generic", threshold=0.5).threshold == 0.5
-    assert {"exact", "fuzzy", "json_schema", "tool_call", "llm_judge", "cascade", "all", "any", "weighted"} <= set(
-        reg.names("verifier")
-    )
+    assert {
+        "exact",
+        "fuzzy",
+        "json_schema",
+        "tool_call",
+        "llm_judge",
+        "cascade",
+        "all",
+        "any",
+        "weighted",
+    } <= set(reg.names("verifier"))
 
 
 def test_generic_domain_passes_qa_on_nvidia_rows(pivotrl_pm, nemo_candidates):
@@ -56,7 +66,14 @@ def test_qa_actions_are_deterministic_per_candidate():
     c = cand(call("f", q="some words here"))
     assert qa_actions(c) == qa_actions(c)
     checks = [check for check, _, _ in qa_actions(c)]
-    assert checks == ["expected passes", "empty fails", "empty fails", "garbage fails", "garbage fails", "argument garbage"]
+    assert checks == [
+        "expected passes",
+        "empty fails",
+        "empty fails",
+        "garbage fails",
+        "garbage fails",
+        "argument garbage",
+    ]
 
 
 def test_a_verifier_that_accepts_everything_fails_qa():

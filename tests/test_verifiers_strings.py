@@ -36,10 +36,14 @@ def test_exact_is_strict_but_normalised():
     v = ExactVerifier()
     assert v.verify(cand(say("Hello  there")), say(" Hello there ")).passed
     assert not v.verify(cand(say("Hello there")), say("hello there")).passed
-    assert ExactVerifier(normalize="whitespace,case").verify(cand(say("Hello there")), say("hello there")).passed
+    assert (
+        ExactVerifier(normalize="whitespace,case").verify(cand(say("Hello there")), say("hello there")).passed
+    )
     assert not ExactVerifier(normalize="none").verify(cand(say("Hello")), say("Hello ")).passed
     # argument order never matters, values do
-    assert v.verify(cand(call("f", a=1, b=2)), Message("assistant", tool_calls=(ToolCall("f", {"b": 2, "a": 1}),))).passed
+    assert v.verify(
+        cand(call("f", a=1, b=2)), Message("assistant", tool_calls=(ToolCall("f", {"b": 2, "a": 1}),))
+    ).passed
     assert not v.verify(cand(call("f", a=1)), call("f", a=2)).passed
     # narration is ignored for the default field, not for "full"
     narrated = Message("assistant", content="ok", tool_calls=(ToolCall("f", {"a": 1}),))
@@ -64,9 +68,11 @@ def test_fuzzy_reports_the_score_it_saw():
 def test_fuzzy_normalises_case_whitespace_and_quotes_by_default():
     v = FuzzyVerifier(threshold=1.0)
     assert v.verify(cand(say('echo "Hello   World"')), say("ECHO 'hello world'")).passed
-    assert not FuzzyVerifier(threshold=1.0, normalize="strip").verify(
-        cand(say('echo "Hello World"')), say("echo 'Hello World'")
-    ).passed
+    assert (
+        not FuzzyVerifier(threshold=1.0, normalize="strip")
+        .verify(cand(say('echo "Hello World"')), say("echo 'Hello World'"))
+        .passed
+    )
 
 
 @pytest.mark.parametrize(

@@ -107,8 +107,14 @@ def test_long_strings_by_word_multiset_overlap():
     assert check(exp, near, threshold=0.3) == (0.0, "value_different")
     assert check(exp, call("f", q="one two three"), threshold=0.1) == (0.0, "value_different")
     # multiset: repeated words count once per occurrence on each side: min(3, 1) = 1 -> 1 / 6
-    assert check(call("f", q="go go go"), call("f", q="go stop halt"), threshold=0.17) == (0.0, "value_different")
-    assert check(call("f", q="go go go"), call("f", q="go stop halt"), threshold=0.16) == (1.0, "tool_call_match")
+    assert check(call("f", q="go go go"), call("f", q="go stop halt"), threshold=0.17) == (
+        0.0,
+        "value_different",
+    )
+    assert check(call("f", q="go go go"), call("f", q="go stop halt"), threshold=0.16) == (
+        1.0,
+        "tool_call_match",
+    )
 
 
 def test_identical_long_strings_overlap_only_half():
@@ -161,7 +167,12 @@ def test_rewarding_on_counts_calls():
         ("f1", {}, calls(ALPHA, ("alpha", {"q": "x"})), 0.5),
         ("binary_strict", {"allow_subset": True}, calls(ALPHA), 1.0),
         ("f1", {"allow_subset": True}, calls(ALPHA), 2 / 3),
-        ("binary_strict", {"allow_superset": True}, calls(ALPHA, BETA, ("j1", {}), ("j2", {}), ("j3", {})), 1.0),
+        (
+            "binary_strict",
+            {"allow_superset": True},
+            calls(ALPHA, BETA, ("j1", {}), ("j2", {}), ("j3", {})),
+            1.0,
+        ),
         ("f1", {"allow_superset": True}, calls(ALPHA, BETA, ("j1", {}), ("j2", {}), ("j3", {})), 4 / 7),
     ],
 )
@@ -198,8 +209,12 @@ def test_unparseable_demonstration_is_errored_not_zero():
 
 
 def test_nemo_gym_option_names_are_aliases():
-    v = ToolCallVerifier(word_count_similarity_threshold=0.3, parallel_tool_call_rewarding=True,
-                         parallel_tool_call_reward_mode="f1", floating_point_comparison_threshold=0.5)
+    v = ToolCallVerifier(
+        word_count_similarity_threshold=0.3,
+        parallel_tool_call_rewarding=True,
+        parallel_tool_call_reward_mode="f1",
+        floating_point_comparison_threshold=0.5,
+    )
     assert (v.threshold, v.parallel_rewarding, v.parallel_mode, v.float_tolerance) == (0.3, True, "f1", 0.5)
 
 

@@ -39,7 +39,10 @@ def files(tmp_path, rollouts, nemo_gym_dir):
     cands = [candidate_from_row(r, f"r{i}") for i, r in enumerate(rollouts)]
     cands += [candidate_from_row(r, f"p{i}") for i, r in enumerate(parallel)]
     write_jsonl(tmp_path / "candidates.jsonl", cands)
-    write_jsonl(tmp_path / "actions.jsonl", [{"candidate_id": f"r{i}", "response": r["response"]} for i, r in enumerate(rollouts)])
+    write_jsonl(
+        tmp_path / "actions.jsonl",
+        [{"candidate_id": f"r{i}", "response": r["response"]} for i, r in enumerate(rollouts)],
+    )
     return tmp_path
 
 
@@ -48,23 +51,38 @@ def read(path: Path) -> list[dict]:
 
 
 def test_verify_reproduces_nvidia_rewards(run, files, rollouts):
-    result = run("verify", files / "candidates.jsonl", "--actions", files / "actions.jsonl", "-o", files / "v.jsonl")
+    result = run(
+        "verify", files / "candidates.jsonl", "--actions", files / "actions.jsonl", "-o", files / "v.jsonl"
+    )
     assert result.exit_code == 0, result.output
     assert "verified 5 action(s): 3 passed, 2 failed, 0 errored; mean reward 0.6000" in result.output
     rows = read(files / "v.jsonl")
     assert [r["verdict"]["score"] for r in rows] == [r["reward"] for r in rollouts]
-    assert [r["action_line"] for r in rows] == [1, 2, 3, 4, 5] and {r["verifier"] for r in rows} == {"tool_call"}
+    assert [r["action_line"] for r in rows] == [1, 2, 3, 4, 5] and {r["verifier"] for r in rows} == {
+        "tool_call"
+    }
 
 
 def test_verify_accepts_every_action_form(run, files):
     actions = [
-        {"candidate_id": "p3", "action": {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}},
-        {"candidate_id": "p3", "text": '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'},
-        {"id": "p3", "output": [{"type": "function_call", "name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}]},
+        {
+            "candidate_id": "p3",
+            "action": {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
+        },
+        {
+            "candidate_id": "p3",
+            "text": '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>',
+        },
+        {
+            "id": "p3",
+            "output": [{"type": "function_call", "name": "get_weather", "arguments": '{"city": "Rome"}'}],
+        },
         {"candidate_id": "p4", "text": "You're welcome, bye!"},
     ]
     write_jsonl(files / "forms.jsonl", actions)
-    result = run("verify", files / "candidates.jsonl", "--actions", files / "forms.jsonl", "-o", files / "v.jsonl")
+    result = run(
+        "verify", files / "candidates.jsonl", "--actions", files / "forms.jsonl", "-o", files / "v.jsonl"
+    )
     assert result.exit_code == 0, result.output
     assert [r["verdict"]["passed"] for r in read(files / "v.jsonl")] == [True, True, False, True]
 
@@ -83,14 +101,33 @@ def test_verify_resumes_without_losing_or_duplicating_rows(run, files):
 
 
 def test_verify_options_and_config(run, files):
-    base = ("verify", files / "candidates.jsonl", "--actions", files / "actions.jsonl", "-o", files / "v.jsonl", "--overwrite")
+    base = (
+        "verify",
+        files / "candidates.jsonl",
+        "--actions",
+        files / "actions.jsonl",
+        "-o",
+        files / "v.jsonl",
+        "--overwrite",
+    )
     assert run(*base, "--verifier", "exact").exit_code == 0
     assert [r["verdict"]["passed"] for r in read(files / "v.jsonl")] == [False, True, False, False, False]
     config = files / "verifier.toml"
     config.write_text('[verifier]\nname = "tool_call"\nmessage_policy = "fuzzy"\nmessage_threshold = 0.9\n')
     assert run(*base, "--config", config).exit_code == 0
     assert [r["verdict"]["passed"] for r in read(files / "v.jsonl")] == [False, True, False, False, False]
-    assert run(*base, "--verifier", "tool_call", "--option", 'message_policy="overlap"', "--option", "message_threshold=0.99").exit_code == 0
+    assert (
+        run(
+            *base,
+            "--verifier",
+            "tool_call",
+            "--option",
+            'message_policy="overlap"',
+            "--option",
+            "message_threshold=0.99",
+        ).exit_code
+        == 0
+    )
     assert [r["verdict"]["passed"] for r in read(files / "v.jsonl")] == [False, True, False, False, False]
 
 
@@ -105,7 +142,15 @@ def test_verify_options_and_config(run, files):
     ],
 )
 def test_verify_configuration_errors_exit_2(run, files, args, message):
-    result = run("verify", files / "candidates.jsonl", "--actions", files / "actions.jsonl", "-o", files / "v.jsonl", *args)
+    result = run(
+        "verify",
+        files / "candidates.jsonl",
+        "--actions",
+        files / "actions.jsonl",
+        "-o",
+        files / "v.jsonl",
+        *args,
+    )
     assert result.exit_code == 2 and message in result.output
     assert not (files / "v.jsonl").exists()
 
@@ -118,11 +163,23 @@ def test_bad_input_names_file_line_and_field_and_writes_nothing(run, files):
     result = run("verify", files / "bad.jsonl", "--actions", files / "actions.jsonl", "-o", files / "v.jsonl")
     assert result.exit_code == 2
     assert f"{files / 'bad.jsonl'}:3: field 'expected.role': missing required field" in result.output
-    write_jsonl(files / "acts.jsonl", [{"candidate_id": "r0", "text": "hi"}, {"candidate_id": "nope", "text": "x"}])
-    result = run("verify", files / "candidates.jsonl", "--actions", files / "acts.jsonl", "-o", files / "v.jsonl")
-    assert result.exit_code == 2 and f"{files / 'acts.jsonl'}:2: field 'candidate_id': no candidate with id 'nope'" in result.output
-    write_jsonl(files / "acts.jsonl", [{"candidate_id": "r0", "output": [{"type": "function_call", "arguments": "{}"}]}])
-    result = run("verify", files / "candidates.jsonl", "--actions", files / "acts.jsonl", "-o", files / "v.jsonl")
+    write_jsonl(
+        files / "acts.jsonl", [{"candidate_id": "r0", "text": "hi"}, {"candidate_id": "nope", "text": "x"}]
+    )
+    result = run(
+        "verify", files / "candidates.jsonl", "--actions", files / "acts.jsonl", "-o", files / "v.jsonl"
+    )
+    assert (
+        result.exit_code == 2
+        and f"{files / 'acts.jsonl'}:2: field 'candidate_id': no candidate with id 'nope'" in result.output
+    )
+    write_jsonl(
+        files / "acts.jsonl",
+        [{"candidate_id": "r0", "output": [{"type": "function_call", "arguments": "{}"}]}],
+    )
+    result = run(
+        "verify", files / "candidates.jsonl", "--actions", files / "acts.jsonl", "-o", files / "v.jsonl"
+    )
     assert result.exit_code == 2 and "acts.jsonl:1: field 'output.output[0].name'" in result.output
     assert not (files / "v.jsonl").exists()
 
@@ -134,12 +191,30 @@ def test_check_verifier_passes_on_nvidia_rows(run, files):
     assert "WARNING: candidate r0: message garbage" in result.output
     strict = run("check-verifier", "--domain", "generic", "--strict", files / "candidates.jsonl")
     assert strict.exit_code == 1 and "verifier QA found 3 problem(s)" in strict.output
-    fuzzy = run("check-verifier", "--domain", "generic", "--option", 'message_policy="fuzzy"', "--strict", files / "candidates.jsonl")
+    fuzzy = run(
+        "check-verifier",
+        "--domain",
+        "generic",
+        "--option",
+        'message_policy="fuzzy"',
+        "--strict",
+        files / "candidates.jsonl",
+    )
     assert fuzzy.exit_code == 0, fuzzy.output
 
 
 def test_check_verifier_json_and_limit(run, files):
-    result = run("check-verifier", "--verifier", "exact", "--json", "--limit", "4", "--repeats", "2", files / "candidates.jsonl")
+    result = run(
+        "check-verifier",
+        "--verifier",
+        "exact",
+        "--json",
+        "--limit",
+        "4",
+        "--repeats",
+        "2",
+        files / "candidates.jsonl",
+    )
     assert result.exit_code == 0
     report = json.loads(result.output[result.output.index("[") :])
     assert report[0]["verifier"] == "exact" and report[0]["n_candidates"] == 4 and report[0]["repeats"] == 2
@@ -159,8 +234,18 @@ def test_check_verifier_fails_a_lenient_plugin_verifier(tmp_path):
     plugin.write_text(LENIENT_PLUGIN)
     write_jsonl(tmp_path / "c.jsonl", [cand(call("f", q="a b")), cand(say("hello"), cid="t:2")])
     proc = subprocess.run(
-        [*PIVOTRL, "--plugin", str(plugin), "check-verifier", "--verifier", "lenient", str(tmp_path / "c.jsonl")],
-        capture_output=True, text=True, timeout=120,
+        [
+            *PIVOTRL,
+            "--plugin",
+            str(plugin),
+            "check-verifier",
+            "--verifier",
+            "lenient",
+            str(tmp_path / "c.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "VIOLATION: candidate t:1: empty fails" in proc.stdout
@@ -169,7 +254,14 @@ def test_check_verifier_fails_a_lenient_plugin_verifier(tmp_path):
 
 def test_nemo_gym_files_are_accepted_directly(run, nemo_gym_dir, tmp_path, rollouts):
     data = nemo_gym_dir / TOOL_USE
-    result = run("verify", data / "example_rollouts.jsonl", "--actions", data / "example_rollouts.jsonl", "-o", tmp_path / "v.jsonl")
+    result = run(
+        "verify",
+        data / "example_rollouts.jsonl",
+        "--actions",
+        data / "example_rollouts.jsonl",
+        "-o",
+        tmp_path / "v.jsonl",
+    )
     assert result.exit_code == 0, result.output
     assert [r["verdict"]["score"] for r in read(tmp_path / "v.jsonl")] == [r["reward"] for r in rollouts]
     for name in ("example.jsonl", "parallel_example.jsonl"):
@@ -184,9 +276,26 @@ def test_judge_failures_are_errored_rows_not_zeros(run, files):
     try:
         server.push("500", "500", "500")  # the first action's two attempts fail, then one more
         write_jsonl(files / "acts.jsonl", [{"candidate_id": "p3", "text": "It is sunny."}] * 3)
-        args = ["verify", files / "candidates.jsonl", "--actions", files / "acts.jsonl", "-o", files / "v.jsonl",
-                "--verifier", "llm_judge", "--option", "model=judge", "--option", f"base_url={server.url}",
-                "--option", "max_retries=1", "--option", "backoff=0.01", "--option", "max_concurrency=1"]
+        args = [
+            "verify",
+            files / "candidates.jsonl",
+            "--actions",
+            files / "acts.jsonl",
+            "-o",
+            files / "v.jsonl",
+            "--verifier",
+            "llm_judge",
+            "--option",
+            "model=judge",
+            "--option",
+            f"base_url={server.url}",
+            "--option",
+            "max_retries=1",
+            "--option",
+            "backoff=0.01",
+            "--option",
+            "max_concurrency=1",
+        ]
         result = run(*args)
         assert result.exit_code == 0, result.output
         assert "0 passed, 2 failed, 1 errored" in result.output

@@ -14,8 +14,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def settings(model: str, **over) -> WarmupSettings:
-    return WarmupSettings(**{"base_model": model, "n_trajectories": 4, "batch_size": 2, "micro_batch_size": 2,
-                             "train_top_n_layers": 1, "lr": 1e-3, **over})
+    return WarmupSettings(
+        **{
+            "base_model": model,
+            "n_trajectories": 4,
+            "batch_size": 2,
+            "micro_batch_size": 2,
+            "train_top_n_layers": 1,
+            "lr": 1e-3,
+            **over,
+        }
+    )
 
 
 def test_warmup_is_built_once_and_cached_by_settings(tiny_model_path, tmp_path, monkeypatch) -> None:
@@ -33,8 +42,18 @@ def test_warmup_is_built_once_and_cached_by_settings(tiny_model_path, tmp_path, 
     other = settings(tiny_model_path, seed=1)
     assert warmup_dir(other) != warmup_dir(s)  # every setting is in the key
     # keyword overrides (what `pivotrl run`'s warmup_options pass) address the same cache entry
-    assert warmup_model(model=tiny_model_path, n_trajectories=4, batch_size=2, micro_batch_size=2,
-                        train_top_n_layers=1, lr=1e-3, progress=False) == path
+    assert (
+        warmup_model(
+            model=tiny_model_path,
+            n_trajectories=4,
+            batch_size=2,
+            micro_batch_size=2,
+            train_top_n_layers=1,
+            lr=1e-3,
+            progress=False,
+        )
+        == path
+    )
     with pytest.raises(Exception, match="unknown warm-up setting"):
         warmup_model(n_trajectoris=3)
 
@@ -53,6 +72,7 @@ def test_an_interrupted_warmup_resumes(tiny_model_path, tmp_path, monkeypatch) -
         def hook(step, row):
             if step == 2 and len(calls) == 1:
                 raise KeyboardInterrupt
+
         return real(cfg, inputs, out, resume=resume, on_step_end=hook)
 
     monkeypatch.setattr(sft, "train_sft", crash_after_two)

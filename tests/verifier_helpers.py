@@ -42,8 +42,13 @@ def candidate_from_row(row: dict[str, Any], cid: str, domain: str = "generic") -
 
 def cand(expected: Message, cid: str = "t:1", tools: tuple = (), messages: tuple = ()) -> Candidate:
     return Candidate(
-        id=cid, domain="generic", trajectory_id="t", turn_index=1,
-        messages=messages or (Message("user", "hello"),), expected=expected, tools=tools,
+        id=cid,
+        domain="generic",
+        trajectory_id="t",
+        turn_index=1,
+        messages=messages or (Message("user", "hello"),),
+        expected=expected,
+        tools=tools,
     )
 
 

@@ -15,7 +15,9 @@ def _seeds(value: str) -> tuple[int, ...]:
     try:
         seeds = tuple(int(s) for s in value.replace(" ", "").split(",") if s)
     except ValueError:
-        raise ConfigError(f"--seeds {value!r} must be comma-separated integers, e.g. --seeds 1001,1002,1003") from None
+        raise ConfigError(
+            f"--seeds {value!r} must be comma-separated integers, e.g. --seeds 1001,1002,1003"
+        ) from None
     if not seeds:
         raise ConfigError("--seeds needs at least one seed, e.g. --seeds 0")
     return seeds
@@ -34,8 +36,10 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
     if held:
         s = held["summary"]
         for name, r in held["sets"].items():
-            lines.append(f"held-out {name}: accuracy {_pct(r['accuracy'])} on {r['n_scored']} actions "
-                         f"({r['n_errored']} errored, {r['skipped']} skipped)")
+            lines.append(
+                f"held-out {name}: accuracy {_pct(r['accuracy'])} on {r['n_scored']} actions "
+                f"({r['n_errored']} errored, {r['skipped']} skipped)"
+            )
         lines.append(f"held-out mean: {_pct(s['mean'])} +- {_pct(s['std'])} over {s['n']} {s['over']}")
     bench = doc.get("benchmark")
     if bench:
@@ -46,8 +50,10 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
         skills = ", ".join(f"{k} {_pct(v['accuracy'])}" for k, v in ood["by_skill"].items())
         lines.append(f"OOD: accuracy {_pct(ood['accuracy'])}, retention {_pct(ood['retention'])} ({skills})")
         if ood.get("kl"):
-            lines.append(f"OOD KL(pi_theta || pi_0): {_fmt(ood['kl']['kl_per_token'])} nats/token "
-                         f"over {ood['kl']['n_tokens']} tokens")
+            lines.append(
+                f"OOD KL(pi_theta || pi_0): {_fmt(ood['kl']['kl_per_token'])} nats/token "
+                f"over {ood['kl']['n_tokens']} tokens"
+            )
     return lines
 
 
@@ -60,30 +66,75 @@ def _fmt(v: Any) -> str:
 
 
 @click.command("eval")
-@click.option("--model", required=True, help="Model to evaluate: built-in name, folder (e.g. runs/x/final) or hub id.")
-@click.option("--domain", default=None, help="Domain whose verifier and benchmark are used (default: each candidate's).")
-@click.option("--candidates", "candidates", multiple=True, type=click.Path(dir_okay=False),
-              help="Held-out candidates JSONL (e.g. pivots.val.jsonl); repeat for several held-out sets.")
-@click.option("--benchmark", default=None, help="Run the domain's benchmark adapter of this name (e.g. episodes).")
-@click.option("--benchmark-option", "bench_opts", multiple=True, metavar="KEY=VALUE",
-              help="Option passed to the benchmark adapter (TOML value), e.g. n_tasks=10. Repeatable.")
-@click.option("--ood", is_flag=True, help="Run the OOD probe suite (accuracy, retention; KL with --reference).")
+@click.option(
+    "--model", required=True, help="Model to evaluate: built-in name, folder (e.g. runs/x/final) or hub id."
+)
+@click.option(
+    "--domain", default=None, help="Domain whose verifier and benchmark are used (default: each candidate's)."
+)
+@click.option(
+    "--candidates",
+    "candidates",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Held-out candidates JSONL (e.g. pivots.val.jsonl); repeat for several held-out sets.",
+)
+@click.option(
+    "--benchmark", default=None, help="Run the domain's benchmark adapter of this name (e.g. episodes)."
+)
+@click.option(
+    "--benchmark-option",
+    "bench_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option passed to the benchmark adapter (TOML value), e.g. n_tasks=10. Repeatable.",
+)
+@click.option(
+    "--ood", is_flag=True, help="Run the OOD probe suite (accuracy, retention; KL with --reference)."
+)
 @click.option("--ood-limit", type=int, default=None, help="Use only the first N probes of each OOD skill.")
-@click.option("--reference", default=None, help="Reference model pi_0 for the OOD KL (usually the starting model).")
-@click.option("--seeds", default=None,
-              help="Comma-separated seeds: sampling seeds of sampled held-out evaluation (default 0) and "
-                   "task seeds of the benchmark (default: the adapter's).")
-@click.option("--temperature", type=float, default=0.0, show_default=True,
-              help="Held-out sampling temperature (0 = greedy, one action per candidate).")
+@click.option(
+    "--reference", default=None, help="Reference model pi_0 for the OOD KL (usually the starting model)."
+)
+@click.option(
+    "--seeds",
+    default=None,
+    help="Comma-separated seeds: sampling seeds of sampled held-out evaluation (default 0) and "
+    "task seeds of the benchmark (default: the adapter's).",
+)
+@click.option(
+    "--temperature",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Held-out sampling temperature (0 = greedy, one action per candidate).",
+)
 @click.option("--n-samples", type=int, default=1, show_default=True, help="Actions per held-out candidate.")
 @click.option("--max-new-tokens", type=int, default=96, show_default=True, help="Longest action in tokens.")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N candidates of each file.")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Sampling batch size (prompts x samples).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write eval.json.")
-def eval_command(model: str, domain: str | None, candidates: tuple[str, ...], benchmark: str | None,
-                 bench_opts: tuple[str, ...], ood: bool, ood_limit: int | None, reference: str | None,
-                 seeds: str | None, temperature: float, n_samples: int, max_new_tokens: int, limit: int | None,
-                 batch_size: int, output: str) -> None:
+@click.option(
+    "--batch-size", type=int, default=16, show_default=True, help="Sampling batch size (prompts x samples)."
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write eval.json."
+)
+def eval_command(
+    model: str,
+    domain: str | None,
+    candidates: tuple[str, ...],
+    benchmark: str | None,
+    bench_opts: tuple[str, ...],
+    ood: bool,
+    ood_limit: int | None,
+    reference: str | None,
+    seeds: str | None,
+    temperature: float,
+    n_samples: int,
+    max_new_tokens: int,
+    limit: int | None,
+    batch_size: int,
+    output: str,
+) -> None:
     """Evaluate a model: held-out turns, a domain benchmark, the OOD probes (docs/evaluation.md)."""
     from ..eval import evaluate
     from ..jsonl import atomic_output
@@ -96,9 +147,17 @@ def eval_command(model: str, domain: str | None, candidates: tuple[str, ...], be
     if seed_list is not None:
         bench_options.setdefault("seeds", seed_list)
     doc = evaluate(
-        model, domain=domain, candidates=list(candidates), benchmark=benchmark,
-        benchmark_options=bench_options, ood=ood, ood_limit_per_skill=ood_limit,
-        reference=reference, seeds=seed_list, n_samples=n_samples, limit=limit,
+        model,
+        domain=domain,
+        candidates=list(candidates),
+        benchmark=benchmark,
+        benchmark_options=bench_options,
+        ood=ood,
+        ood_limit_per_skill=ood_limit,
+        reference=reference,
+        seeds=seed_list,
+        n_samples=n_samples,
+        limit=limit,
         sampling=SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens),
         policy_options={"batch_size": batch_size},
     )

@@ -28,16 +28,22 @@ PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # show a progress bar for inputs of at le
 
 
 @contextmanager
-def byte_progress(paths: tuple[Path, ...], label: str, console: Console | None = None
-                  ) -> Iterator[ProgressFn | None]:
+def byte_progress(
+    paths: tuple[Path, ...], label: str, console: Console | None = None
+) -> Iterator[ProgressFn | None]:
     """A rich progress bar over the input bytes (on a terminal, for large inputs)."""
     total = sum(p.stat().st_size for p in paths if p.is_file())
     console = console or Console(stderr=True)
     if total < PROGRESS_MIN_BYTES or not console.is_terminal:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
@@ -59,36 +65,74 @@ def _summary(stats: ExtractStats, output: Path, seconds: float) -> list[str]:
 
 @click.command("extract")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Candidates JSONL to write (atomically: nothing is written on error).")
-@click.option("--format", "fmt", metavar="NAME", help="Input format (default: detected per file from its first row).")
-@click.option("--domain", default="generic", show_default=True, help="Domain of the candidates (its extractor is used).")
-@click.option("--drop-multi-call", is_flag=True, help="Skip turns with several tool calls (default: one batch action).")
-@click.option("--reasoning", type=click.Choice(["keep", "drop"]), default="keep", show_default=True,
-              help="Keep or drop reasoning text in prefixes and actions.")
-@click.option("--dedupe", is_flag=True, help="Drop candidates whose (tools, prefix, action) was already written.")
-@click.option("--skip-invalid", is_flag=True, help="Skip and count bad rows instead of stopping at the first.")
-def extract_command(inputs: tuple[Path, ...], output: Path, fmt: str | None, domain: str, drop_multi_call: bool,
-                    reasoning: str, dedupe: bool, skip_invalid: bool) -> None:
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Candidates JSONL to write (atomically: nothing is written on error).",
+)
+@click.option(
+    "--format", "fmt", metavar="NAME", help="Input format (default: detected per file from its first row)."
+)
+@click.option(
+    "--domain", default="generic", show_default=True, help="Domain of the candidates (its extractor is used)."
+)
+@click.option(
+    "--drop-multi-call", is_flag=True, help="Skip turns with several tool calls (default: one batch action)."
+)
+@click.option(
+    "--reasoning",
+    type=click.Choice(["keep", "drop"]),
+    default="keep",
+    show_default=True,
+    help="Keep or drop reasoning text in prefixes and actions.",
+)
+@click.option(
+    "--dedupe", is_flag=True, help="Drop candidates whose (tools, prefix, action) was already written."
+)
+@click.option(
+    "--skip-invalid", is_flag=True, help="Skip and count bad rows instead of stopping at the first."
+)
+def extract_command(
+    inputs: tuple[Path, ...],
+    output: Path,
+    fmt: str | None,
+    domain: str,
+    drop_multi_call: bool,
+    reasoning: str,
+    dedupe: bool,
+    skip_invalid: bool,
+) -> None:
     """Cut trajectories (OpenAI chat, ShareGPT, NeMo Gym rows, ...) into candidate turns."""
     registry = get_registry()
     if fmt is not None:
         registry.format(fmt)  # unknown names fail here, with "did you mean"
     registry.domain(domain)
-    options = ExtractOptions(domain=domain, multi_call="drop" if drop_multi_call else "batch",
-                             reasoning=reasoning, dedupe=dedupe)  # type: ignore[arg-type]
+    options = ExtractOptions(
+        domain=domain, multi_call="drop" if drop_multi_call else "batch", reasoning=reasoning, dedupe=dedupe
+    )  # type: ignore[arg-type]
     start = time.perf_counter()
     with byte_progress(inputs, "extract") as progress:
-        stats = extract_file(inputs, output, options, format=fmt, skip_invalid=skip_invalid, progress=progress)
+        stats = extract_file(
+            inputs, output, options, format=fmt, skip_invalid=skip_invalid, progress=progress
+        )
     for line in _summary(stats, output, time.perf_counter() - start):
         click.echo(line)
 
 
 @click.command("export")
 @click.argument("candidates", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", required=True, metavar="NAME", help="Output format: nemo-gym, openai or sharegpt.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Rows JSONL to write (atomically).")
+@click.option(
+    "--format", "fmt", required=True, metavar="NAME", help="Output format: nemo-gym, openai or sharegpt."
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rows JSONL to write (atomically).",
+)
 def export_command(candidates: Path, fmt: str, output: Path) -> None:
     """Write candidates (or pivots) as rows of another format, e.g. NeMo Gym pivot rows."""
     n = export_candidates(candidates, output, fmt)

@@ -21,12 +21,29 @@ def quickstart_config_path() -> Path:
 
 
 @click.command("quickstart")
-@click.option("-o", "--output", default="runs/quickstart", show_default=True, type=click.Path(file_okay=False),
-              help="Run folder.")
-@click.option("--with-sft", is_flag=True, help="Also train the SFT baseline on the same trajectories and compare.")
-@click.option("--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE",
-              help="Override a field of the bundled config, e.g. --set train.max_steps=10.")
-@click.option("--print-config", is_flag=True, help="Print the bundled config (a starting point for `pivotrl run`) and exit.")
+@click.option(
+    "-o",
+    "--output",
+    default="runs/quickstart",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Run folder.",
+)
+@click.option(
+    "--with-sft", is_flag=True, help="Also train the SFT baseline on the same trajectories and compare."
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="TABLE.KEY=VALUE",
+    help="Override a field of the bundled config, e.g. --set train.max_steps=10.",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the bundled config (a starting point for `pivotrl run`) and exit.",
+)
 def quickstart_command(output: str, with_sft: bool, overrides: tuple[str, ...], print_config: bool) -> None:
     """Run the whole PivotRL loop on the tool-use world with SmolLM2-135M and print base vs trained.
 

@@ -22,9 +22,13 @@ def print_summary(result: Any) -> None:
     for col in ("stage", "status", "seconds now", "seconds when built"):
         costs.add_column(col, justify="left" if col in ("stage", "status") else "right")
     for row in result.stages:
-        costs.add_row(row["name"], row["status"], f"{row['seconds']:.1f}", f"{row.get('recorded_seconds') or 0:.1f}")
+        costs.add_row(
+            row["name"], row["status"], f"{row['seconds']:.1f}", f"{row.get('recorded_seconds') or 0:.1f}"
+        )
     total = sum(r["seconds"] for r in result.stages)
-    costs.add_row("total", "", f"{total:.1f}", f"{sum(r.get('recorded_seconds') or 0 for r in result.stages):.1f}")
+    costs.add_row(
+        "total", "", f"{total:.1f}", f"{sum(r.get('recorded_seconds') or 0 for r in result.stages):.1f}"
+    )
     console.print(costs)
     evals = load_evals(result.run_dir)
     if evals:
@@ -38,8 +42,10 @@ def print_summary(result: Any) -> None:
         imp = improvement(evals)
         if imp:
             word = "more" if imp["improved"] else "NOT more"
-            console.print(f"PivotRL in-domain gain: {100 * imp['delta']:+.1f} points, {word} than the spread "
-                          f"across held-out seeds ({100 * imp['spread']:.1f}).")
+            console.print(
+                f"PivotRL in-domain gain: {100 * imp['delta']:+.1f} points, {word} than the spread "
+                f"across held-out seeds ({100 * imp['spread']:.1f})."
+            )
     console.print(f"report: {result.run_dir / 'report.md'}")
 
 
@@ -53,11 +59,25 @@ def run_and_print(config: Any, output: str | None, overrides: tuple[str, ...], w
 
 @click.command("run")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
-              help="Run folder (default: runs/<[run] name>).")
-@click.option("--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE",
-              help="Override a config field, e.g. --set profile.k=4 --set train.max_steps=10 (TOML values).")
-@click.option("--with-sft/--no-sft", default=None, help="Also train and evaluate the SFT baseline (overrides [run] with_sft).")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Run folder (default: runs/<[run] name>).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="TABLE.KEY=VALUE",
+    help="Override a config field, e.g. --set profile.k=4 --set train.max_steps=10 (TOML values).",
+)
+@click.option(
+    "--with-sft/--no-sft",
+    default=None,
+    help="Also train and evaluate the SFT baseline (overrides [run] with_sft).",
+)
 def run_command(config: Path, output: str | None, overrides: tuple[str, ...], with_sft: bool | None) -> None:
     """Extract -> profile -> select -> train -> eval -> report, as CONFIG says (docs/pipeline.md).
 

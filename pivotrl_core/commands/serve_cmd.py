@@ -15,20 +15,38 @@ __all__ = ["COMMANDS"]
 @click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dtype", default="float32", show_default=True)
-@click.option("--context-rule", type=click.Choice(["truncate", "skip"]), default="truncate", show_default=True)
+@click.option(
+    "--context-rule", type=click.Choice(["truncate", "skip"]), default="truncate", show_default=True
+)
 @click.option("--served-name", default=None, help="Model name reported by /v1/models (default: --model).")
-@click.option("--policy-option", multiple=True, metavar="KEY=VALUE", help="Extra HFPolicy option (repeatable).")
+@click.option(
+    "--policy-option", multiple=True, metavar="KEY=VALUE", help="Extra HFPolicy option (repeatable)."
+)
 @click.option("--verbose", is_flag=True, help="Log every request.")
-def serve_command(model: str, host: str, port: int, device: str, dtype: str, context_rule: str,
-                  served_name: str | None, policy_option: tuple[str, ...], verbose: bool) -> None:
+def serve_command(
+    model: str,
+    host: str,
+    port: int,
+    device: str,
+    dtype: str,
+    context_rule: str,
+    served_name: str | None,
+    policy_option: tuple[str, ...],
+    verbose: bool,
+) -> None:
     """Serve MODEL on /v1/chat/completions and /v1/models until interrupted."""
     from ..policies.hf import HFPolicy
     from ..serve import create_server
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: binding to {host}: the server has no authentication", err=True)
-    policy = HFPolicy(model, device=device, dtype=dtype, context_rule=context_rule,  # type: ignore[arg-type]
-                      **parse_options(policy_option, "--policy-option"))
+    policy = HFPolicy(
+        model,
+        device=device,
+        dtype=dtype,
+        context_rule=context_rule,  # type: ignore[arg-type]
+        **parse_options(policy_option, "--policy-option"),
+    )
     server = create_server(policy, host, port, verbose=verbose, model_name=served_name or model)
     h, p = server.server_address[:2]
     click.echo(f"serving {model} on http://{h}:{p}/v1 (Ctrl-C to stop)", err=True)

@@ -53,7 +53,9 @@ def load_verifier_config(path: str | Path) -> dict[str, Any]:
 class _Chooser:
     """One verifier for everything (--verifier/--config), or the domain's verifier per candidate."""
 
-    def __init__(self, verifier: str | None, domain: str | None, config: str | None, options: dict[str, Any]) -> None:
+    def __init__(
+        self, verifier: str | None, domain: str | None, config: str | None, options: dict[str, Any]
+    ) -> None:
         if sum(x is not None for x in (verifier, domain, config)) > 1:
             raise ConfigError("give at most one of --verifier, --domain and --config")
         self.options = options
@@ -78,16 +80,36 @@ class _Chooser:
 
 def _progress(console: Console) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     )
 
 
 _VERIFIER_OPTIONS = [
-    click.option("--verifier", "verifier", metavar="NAME", help="A registered verifier (default: each candidate's domain verifier)."),
+    click.option(
+        "--verifier",
+        "verifier",
+        metavar="NAME",
+        help="A registered verifier (default: each candidate's domain verifier).",
+    ),
     click.option("--domain", metavar="NAME", help="Use this domain's verifier for every candidate."),
-    click.option("--config", "config", metavar="FILE.toml", help="Build the verifier from the [verifier] table of a TOML file."),
-    click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A verifier option (repeatable; JSON values)."),
+    click.option(
+        "--config",
+        "config",
+        metavar="FILE.toml",
+        help="Build the verifier from the [verifier] table of a TOML file.",
+    ),
+    click.option(
+        "--option",
+        "options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A verifier option (repeatable; JSON values).",
+    ),
 ]
 
 
@@ -99,14 +121,34 @@ def _verifier_options(fn: Any) -> Any:
 
 @click.command("verify")
 @click.argument("candidates", type=click.Path(dir_okay=False))
-@click.option("--actions", "actions", required=True, type=click.Path(dir_okay=False), help="Actions JSONL to score.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Verdicts JSONL (resumed if it exists).")
+@click.option(
+    "--actions", "actions", required=True, type=click.Path(dir_okay=False), help="Actions JSONL to score."
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Verdicts JSONL (resumed if it exists).",
+)
 @_verifier_options
 @click.option("--overwrite", is_flag=True, help="Start the output afresh instead of resuming it.")
-@click.option("--batch-size", default=64, show_default=True, help="Actions verified per batch (concurrency for slow verifiers).")
+@click.option(
+    "--batch-size",
+    default=64,
+    show_default=True,
+    help="Actions verified per batch (concurrency for slow verifiers).",
+)
 def verify_command(
-    candidates: str, actions: str, output: str, verifier: str | None, domain: str | None, config: str | None,
-    options: tuple[str, ...], overwrite: bool, batch_size: int,
+    candidates: str,
+    actions: str,
+    output: str,
+    verifier: str | None,
+    domain: str | None,
+    config: str | None,
+    options: tuple[str, ...],
+    overwrite: bool,
+    batch_size: int,
 ) -> None:
     """Score the actions in ACTIONS against CANDIDATES and write one verdict row per action.
 
@@ -118,7 +160,13 @@ def verify_command(
     with _progress(err) as bar:
         task = bar.add_task("verifying", total=None)
         summary = verify_file(
-            candidates, actions, output, choose, overwrite=overwrite, batch_size=batch_size, domain=domain,
+            candidates,
+            actions,
+            output,
+            choose,
+            overwrite=overwrite,
+            batch_size=batch_size,
+            domain=domain,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     mean = "n/a" if summary.mean_reward is None else f"{summary.mean_reward:.4f}"
@@ -130,7 +178,9 @@ def verify_command(
 
 
 def _print_report(console: Console, report: QAReport, limit: int) -> None:
-    table = Table(title=f"verifier QA: {report.verifier} ({report.n_candidates} candidates, {report.repeats} repeats)")
+    table = Table(
+        title=f"verifier QA: {report.verifier} ({report.n_candidates} candidates, {report.repeats} repeats)"
+    )
     for col in ("check", "severity", "ok", "bad"):
         table.add_column(col, justify="right" if col in ("ok", "bad") else "left")
     for check, severity, good, bad in report.table():
@@ -139,7 +189,9 @@ def _print_report(console: Console, report: QAReport, limit: int) -> None:
     console.print(table)
     problems = report.violations + report.warnings
     for r in problems[:limit]:
-        console.print(f"{r.severity.upper()}: candidate {r.candidate_id}: {r.check}: {r.detail}", markup=False)
+        console.print(
+            f"{r.severity.upper()}: candidate {r.candidate_id}: {r.check}: {r.detail}", markup=False
+        )
     if len(problems) > limit:
         console.print(f"... and {len(problems) - limit} more")
 
@@ -152,8 +204,15 @@ def _print_report(console: Console, report: QAReport, limit: int) -> None:
 @click.option("--strict", is_flag=True, help="Warnings (reward-hacking openings) fail too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
 def check_verifier_command(
-    candidates: str, verifier: str | None, domain: str | None, config: str | None, options: tuple[str, ...],
-    repeats: int, limit: int | None, strict: bool, as_json: bool,
+    candidates: str,
+    verifier: str | None,
+    domain: str | None,
+    config: str | None,
+    options: tuple[str, ...],
+    repeats: int,
+    limit: int | None,
+    strict: bool,
+    as_json: bool,
 ) -> None:
     """QA a verifier on CANDIDATES: demonstrations pass, empty and garbage actions fail, runs agree."""
     choose = _Chooser(verifier, domain, config, parse_options(options))

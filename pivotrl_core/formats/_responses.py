@@ -37,13 +37,17 @@ def decode_text(value: Any, field: str) -> tuple[str | None, dict[str, Any]]:
     if isinstance(value, str):
         return value, {"shape": "str"}
     if not isinstance(value, list):
-        raise InputError(f"expected a string, a list of parts or null, got {type(value).__name__}", field=field)
+        raise InputError(
+            f"expected a string, a list of parts or null, got {type(value).__name__}", field=field
+        )
     parts: list[Any] = []
     lens: list[int | None] = []
     texts: list[str] = []
     for i, part in enumerate(value):
         if not isinstance(part, dict):
-            raise InputError(f"expected a content part object, got {type(part).__name__}", field=f"{field}[{i}]")
+            raise InputError(
+                f"expected a content part object, got {type(part).__name__}", field=f"{field}[{i}]"
+            )
         text = part.get("text")
         if isinstance(text, str):
             parts.append({**part, "text": None})
@@ -149,7 +153,9 @@ class _Turn:
         return not (kind == "message" and (self.has_message or self.calls))
 
     def message(self) -> Message:
-        return Message(role="assistant", content=self.content, tool_calls=tuple(self.calls), reasoning=self.reasoning)
+        return Message(
+            role="assistant", content=self.content, tool_calls=tuple(self.calls), reasoning=self.reasoning
+        )
 
 
 def _kind(item: dict[str, Any], where: str) -> str:
@@ -170,7 +176,9 @@ def _role(item: dict[str, Any], where: str) -> str:
     if role not in _INPUT_ROLES:
         if role is None:
             raise InputError("missing required field", field=f"{where}role")
-        raise InputError(f"unknown role {role!r} (expected one of {', '.join(_INPUT_ROLES)})", field=f"{where}role")
+        raise InputError(
+            f"unknown role {role!r} (expected one of {', '.join(_INPUT_ROLES)})", field=f"{where}role"
+        )
     return _INPUT_ROLES[role]
 
 
@@ -198,11 +206,19 @@ def _other_message(kind: str, item: dict[str, Any], role: str | None, where: str
         text, info = decode_text(item["output"], f"{where}output")
         call_id = item.get("call_id")
         msg = Message(role="tool", content=text, tool_call_id=None if call_id is None else str(call_id))
-        return msg, {"kind": "function_call_output", "item": {**item, "output": None, "call_id": None}, "text": info}
+        return msg, {
+            "kind": "function_call_output",
+            "item": {**item, "output": None, "call_id": None},
+            "text": info,
+        }
     if "content" not in item:
         raise InputError("missing required field", field=f"{where}content")
     text, info = decode_text(item["content"], f"{where}content")
-    return Message(role=role or "user", content=text), {"kind": "message", "item": {**item, "content": None}, "text": info}
+    return Message(role=role or "user", content=text), {
+        "kind": "message",
+        "item": {**item, "content": None},
+        "text": info,
+    }
 
 
 def items_to_messages(items: list[Any], where: str) -> tuple[list[Message], list[list[dict[str, Any]]]]:
@@ -244,7 +260,9 @@ def _fill_text(skel: dict[str, Any], key: str, text: str | None) -> dict[str, An
     return item
 
 
-def _assistant_items(m: Message, skels: list[dict[str, Any]], i: int, pending: deque[str]) -> list[dict[str, Any]]:
+def _assistant_items(
+    m: Message, skels: list[dict[str, Any]], i: int, pending: deque[str]
+) -> list[dict[str, Any]]:
     if any(s.get("kind") not in _ASSISTANT_KINDS for s in skels):
         skels = []
     by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in _ASSISTANT_KINDS}
@@ -255,7 +273,13 @@ def _assistant_items(m: Message, skels: list[dict[str, Any]], i: int, pending: d
         if by_kind["reasoning"]:
             out.append(_fill_text(by_kind["reasoning"][0], "summary", m.reasoning))
         else:
-            out.append({"type": "reasoning", "id": f"rs_{i}", "summary": [{"type": "summary_text", "text": m.reasoning}]})
+            out.append(
+                {
+                    "type": "reasoning",
+                    "id": f"rs_{i}",
+                    "summary": [{"type": "summary_text", "text": m.reasoning}],
+                }
+            )
     if by_kind["message"] and m.content is not None:
         out.append(_fill_text(by_kind["message"][0], "content", m.content))
     elif m.content or (m.content is not None and not m.tool_calls) or not (m.tool_calls or out):
@@ -280,12 +304,18 @@ def _single_item(m: Message, skels: list[dict[str, Any]], pending: deque[str]) -
             item["call_id"] = call_id
             return item
         return {"type": "function_call_output", "call_id": call_id or "", "output": m.content or ""}
-    if skel is not None and skel.get("kind") == "message" and _INPUT_ROLES.get(skel["item"].get("role")) == m.role:
+    if (
+        skel is not None
+        and skel.get("kind") == "message"
+        and _INPUT_ROLES.get(skel["item"].get("role")) == m.role
+    ):
         return _fill_text(skel, "content", m.content)
     return {"type": "message", "role": m.role, "content": m.content or ""}
 
 
-def messages_to_items(messages: tuple[Message, ...] | list[Message], skeletons: Any = None) -> list[dict[str, Any]]:
+def messages_to_items(
+    messages: tuple[Message, ...] | list[Message], skeletons: Any = None
+) -> list[dict[str, Any]]:
     """Write messages as Responses ``input`` items, reusing skeletons when they line up."""
     if not isinstance(skeletons, list) or len(skeletons) != len(messages):
         skeletons = [[] for _ in messages]

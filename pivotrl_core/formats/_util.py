@@ -32,7 +32,13 @@ def optional(row: Mapping[str, Any], key: str, typ: type | tuple[type, ...], whe
 
 
 def _tname(typ: type | tuple[type, ...]) -> str:
-    names = {"str": "a string", "dict": "an object", "list": "a list", "int": "an integer", "bool": "a boolean"}
+    names = {
+        "str": "a string",
+        "dict": "an object",
+        "list": "a list",
+        "int": "an integer",
+        "bool": "a boolean",
+    }
     types = typ if isinstance(typ, tuple) else (typ,)
     return " or ".join(names.get(t.__name__, t.__name__) for t in types)
 
@@ -83,7 +89,9 @@ def text_of(content: Any, field: str) -> str | None:
                     raise InputError("expected a string", field=f"{field}[{i}].text")
                 texts.append(text or "")
             else:
-                raise InputError(f"expected a content part object, got {type(part).__name__}", field=f"{field}[{i}]")
+                raise InputError(
+                    f"expected a content part object, got {type(part).__name__}", field=f"{field}[{i}]"
+                )
         return "".join(texts)
     raise InputError(f"expected a string, a list of parts or null, got {type(content).__name__}", field=field)
 

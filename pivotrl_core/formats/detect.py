@@ -47,8 +47,9 @@ class ReadStats:
             self.errors.append(error)
 
 
-def iter_lines(path: str | Path, stats: ReadStats | None = None, progress: Progress | None = None
-               ) -> Iterator[tuple[int, bytes]]:
+def iter_lines(
+    path: str | Path, stats: ReadStats | None = None, progress: Progress | None = None
+) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, raw_line)`` for each non-blank line, counting bytes as it goes."""
     p = Path(path)
     if not p.is_file():

@@ -35,8 +35,10 @@ def _expected(row: dict[str, Any]) -> tuple[Message, str, dict[str, Any]]:
             raise InputError(f"expected a string, got {type(answer).__name__}", field="expected_answer")
         return Message(role="assistant", content=answer), "expected_answer", {"kind": "answer"}
     if ea is None:
-        raise InputError("missing required field (a pivot row needs expected_action or expected_answer)",
-                         field="expected_action")
+        raise InputError(
+            "missing required field (a pivot row needs expected_action or expected_answer)",
+            field="expected_action",
+        )
     if not isinstance(ea, dict):
         raise InputError(f"expected an object, got {type(ea).__name__}", field="expected_action")
     kind = ea.get("type")
@@ -85,8 +87,9 @@ def parse_row(row: dict[str, Any], index: int) -> Trajectory:
     if input_is_str:
         items = [{"role": "user", "content": items}]
     elif not isinstance(items, list):
-        raise InputError("missing required field" if items is None else "expected a list or a string",
-                         field=f"{RCP}.input")
+        raise InputError(
+            "missing required field" if items is None else "expected a list or a string", field=f"{RCP}.input"
+        )
     prefix, skeletons = items_to_messages(items, f"{RCP}.input")
     lifted = ["input"]
     tools: tuple[dict[str, Any], ...] = ()
@@ -133,7 +136,10 @@ def _expected_value(msg: Message, key: str, skel: dict[str, Any] | None) -> tupl
     if len(calls) == 1:
         return "expected_action", fill_call(skel if kind == "function_call" else None, calls[0])
     if calls:
-        return "expected_action", {"type": "function_call_batch", "calls": [fill_call(None, tc) for tc in calls]}
+        return "expected_action", {
+            "type": "function_call_batch",
+            "calls": [fill_call(None, tc) for tc in calls],
+        }
     if kind == "message":
         item = dict(skel["item"])  # type: ignore[index]
         item["content"] = encode_text(msg.content, skel.get("text"))  # type: ignore[union-attr]
@@ -185,7 +191,9 @@ class NemoGymFormat:
     """NeMo Gym pivot rows (``responses_create_params`` + ``expected_action``), read and written."""
 
     name = "nemo-gym"
-    description = "NVIDIA NeMo Gym pivot rows: responses_create_params.input + expected_action (one pivot each)"
+    description = (
+        "NVIDIA NeMo Gym pivot rows: responses_create_params.input + expected_action (one pivot each)"
+    )
 
     def sniff(self, row: dict[str, Any]) -> bool:
         return isinstance(row.get(RCP), dict)
@@ -199,7 +207,9 @@ class NemoGymFormat:
         if not isinstance(turn, int):
             turns = [i for i, m in enumerate(trajectory.messages) if m.role == "assistant"]
             if not turns:
-                raise InputError("trajectory has no assistant turn to write as expected_action", field="messages")
+                raise InputError(
+                    "trajectory has no assistant turn to write as expected_action", field="messages"
+                )
             turn = turns[-1]
         return candidate_to_row(candidate_at(trajectory, turn, "generic"))
 

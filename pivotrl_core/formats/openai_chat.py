@@ -33,14 +33,24 @@ def _tool_calls(msg: dict[str, Any], where: str) -> tuple[ToolCall, ...]:
         fn = tc.get("function")
         if isinstance(fn, dict):
             out.append(
-                tool_call(fn.get("name"), fn.get("arguments"), tc.get("id"), f"{at}function.name", f"{at}function.arguments")
+                tool_call(
+                    fn.get("name"),
+                    fn.get("arguments"),
+                    tc.get("id"),
+                    f"{at}function.name",
+                    f"{at}function.arguments",
+                )
             )
         else:
-            out.append(tool_call(tc.get("name"), tc.get("arguments"), tc.get("id"), f"{at}name", f"{at}arguments"))
+            out.append(
+                tool_call(tc.get("name"), tc.get("arguments"), tc.get("id"), f"{at}name", f"{at}arguments")
+            )
     legacy = optional(msg, "function_call", dict, where)
     if legacy is not None:
         at = f"{where}function_call."
-        out.append(tool_call(legacy.get("name"), legacy.get("arguments"), None, f"{at}name", f"{at}arguments"))
+        out.append(
+            tool_call(legacy.get("name"), legacy.get("arguments"), None, f"{at}name", f"{at}arguments")
+        )
     return tuple(out)
 
 
@@ -60,9 +70,13 @@ def message_from_openai(msg: Any, where: str = "") -> Message:
     role = msg.get("role")
     if role not in _ROLES:
         if not isinstance(role, str):
-            raise InputError("missing required field" if role is None else "expected a string", field=f"{where}role")
+            raise InputError(
+                "missing required field" if role is None else "expected a string", field=f"{where}role"
+            )
         if role not in _ROLE_ALIASES:
-            raise InputError(f"unknown role {role!r} (expected one of {', '.join(_ROLES)})", field=f"{where}role")
+            raise InputError(
+                f"unknown role {role!r} (expected one of {', '.join(_ROLES)})", field=f"{where}role"
+            )
         role = _ROLE_ALIASES[role]
     content = msg.get("content")
     if content is not None and type(content) is not str:
@@ -118,7 +132,9 @@ class OpenAIChatFormat:
     def parse(self, row: dict[str, Any], index: int) -> Iterator[Trajectory]:
         msgs = row.get("messages")
         if not isinstance(msgs, list):
-            raise InputError("missing required field" if msgs is None else "expected a list", field="messages")
+            raise InputError(
+                "missing required field" if msgs is None else "expected a list", field="messages"
+            )
         messages = tuple(message_from_openai(m, f"messages[{i}].") for i, m in enumerate(msgs))
         yield Trajectory(
             id=row_id(row, index, ("id", "uuid", "conversation_id")),
@@ -134,4 +150,3 @@ class OpenAIChatFormat:
             "tools": list(trajectory.tools),
             "metadata": trajectory.metadata,
         }
-

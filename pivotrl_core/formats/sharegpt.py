@@ -67,14 +67,20 @@ def _calls(value: str, turn: int, where: str) -> tuple[ToolCall, ...]:
         at = f"{where}value" + (f"[{n}]" if isinstance(parsed, list) else "")
         if not isinstance(item, dict):
             raise InputError(f"expected a call object, got {type(item).__name__}", field=at)
-        out.append(tool_call(item.get("name"), item.get("arguments"), f"call_{turn}_{n}", f"{at}.name", f"{at}.arguments"))
+        out.append(
+            tool_call(
+                item.get("name"), item.get("arguments"), f"call_{turn}_{n}", f"{at}.name", f"{at}.arguments"
+            )
+        )
     return tuple(out)
 
 
 def _messages(row: dict[str, Any]) -> list[Message]:
     convs = row.get("conversations")
     if not isinstance(convs, list):
-        raise InputError("missing required field" if convs is None else "expected a list", field="conversations")
+        raise InputError(
+            "missing required field" if convs is None else "expected a list", field="conversations"
+        )
     messages: list[Message] = []
     system = optional(row, "system", str)
     if system:
@@ -88,7 +94,9 @@ def _messages(row: dict[str, Any]) -> list[Message]:
             pending.extend(tc.id for tc in calls if tc.id)
             messages.append(Message(role="assistant", content=None, tool_calls=calls))
         elif role == "tool":
-            messages.append(Message(role="tool", content=value, tool_call_id=pending.popleft() if pending else None))
+            messages.append(
+                Message(role="tool", content=value, tool_call_id=pending.popleft() if pending else None)
+            )
         elif role == "assistant":
             content, reasoning = split_think(value)
             messages.append(Message(role="assistant", content=content, reasoning=reasoning))
@@ -106,8 +114,10 @@ def _conversation_turns(m: Message) -> list[dict[str, str]]:
         if text or not m.tool_calls:
             out.append({"from": "gpt", "value": text})
         if m.tool_calls:
-            calls = [{"name": tc.name, "arguments": tc.arguments if tc.arguments is not None else tc.raw_arguments}
-                     for tc in m.tool_calls]
+            calls = [
+                {"name": tc.name, "arguments": tc.arguments if tc.arguments is not None else tc.raw_arguments}
+                for tc in m.tool_calls
+            ]
             value = calls[0] if len(calls) == 1 else calls
             out.append({"from": "function_call", "value": json.dumps(value, ensure_ascii=False)})
         return out

@@ -103,7 +103,9 @@ def _tools_text(tools: Sequence[dict[str, Any]]) -> str:
 
 def _call_text(tc: ToolCall) -> str:
     args: Any = tc.arguments if tc.arguments is not None else (tc.raw_arguments or "")
-    return "<tool_call>" + json.dumps({"name": tc.name, "arguments": args}, ensure_ascii=False) + "</tool_call>"
+    return (
+        "<tool_call>" + json.dumps({"name": tc.name, "arguments": args}, ensure_ascii=False) + "</tool_call>"
+    )
 
 
 def render_action(message: Message) -> str:
@@ -171,7 +173,9 @@ def fit_to_context(
     msgs = list(messages)
     dropped = 0
     while True:
-        n_tokens = len(tokenizer(render_prompt(tokenizer, msgs, tools), add_special_tokens=False)["input_ids"])
+        n_tokens = len(
+            tokenizer(render_prompt(tokenizer, msgs, tools), add_special_tokens=False)["input_ids"]
+        )
         if n_tokens <= max_prompt_tokens:
             return tuple(msgs), dropped
         first = 1 if msgs and msgs[0].role == "system" else 0

@@ -108,7 +108,9 @@ class HFPolicy:
 
         supported = supports_shared_prefix(self.model)
         if shared_prefix and not supported:
-            raise ConfigError("shared_prefix=True needs plain causal attention (no sliding window/soft-capping)")
+            raise ConfigError(
+                "shared_prefix=True needs plain causal attention (no sliding window/soft-capping)"
+            )
         self.shared_prefix = supported if shared_prefix is None else bool(shared_prefix)
         from .prefix_store import PrefixStore
 
@@ -118,8 +120,14 @@ class HFPolicy:
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30)
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        self.stats = {"prompts": 0, "skipped": 0, "truncated": 0, "prefill_tokens": 0, "reused_prefix_tokens": 0,
-                      "new_tokens": 0}
+        self.stats = {
+            "prompts": 0,
+            "skipped": 0,
+            "truncated": 0,
+            "prefill_tokens": 0,
+            "reused_prefix_tokens": 0,
+            "new_tokens": 0,
+        }
 
     @property
     def model_id(self) -> str:
@@ -226,9 +234,13 @@ def prepare_prompt(tokenizer: Any, prompt: Prompt, limit: int, rule: ContextRule
         return ContextInfo(None, len(ids), skip_reason=f"prompt has {len(ids)} tokens > limit {limit}")
     fitted = fit_to_context(tokenizer, prompt.messages, prompt.tools, limit)
     if fitted is None:
-        return ContextInfo(None, len(ids), skip_reason=f"system prompt, tools and last turn exceed {limit} tokens")
+        return ContextInfo(
+            None, len(ids), skip_reason=f"system prompt, tools and last turn exceed {limit} tokens"
+        )
     msgs, dropped = fitted
-    return ContextInfo(tuple(_encode(tokenizer, render_prompt(tokenizer, msgs, prompt.tools))), len(ids), dropped)
+    return ContextInfo(
+        tuple(_encode(tokenizer, render_prompt(tokenizer, msgs, prompt.tools))), len(ids), dropped
+    )
 
 
 def _encode(tokenizer: Any, text: str) -> list[int]:

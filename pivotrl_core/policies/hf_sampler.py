@@ -52,7 +52,9 @@ def pick_tokens(
     return tok.squeeze(-1), logp.gather(-1, tok).squeeze(-1)
 
 
-def _left_pad(ids_list: Sequence[Sequence[int]], pad_id: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _left_pad(
+    ids_list: Sequence[Sequence[int]], pad_id: int, device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(x) for x in ids_list)
     input_ids = torch.full((len(ids_list), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(ids_list), width), dtype=torch.long)
@@ -127,7 +129,9 @@ class _Decoder:
         self.next_pos = mask.sum(-1).repeat_interleave(n)  # the first new token's position
         if self.shared:
             self.state: PrefixState | None = PrefixState(
-                keys=prefix[0], values=prefix[1], valid=mask.bool(),
+                keys=prefix[0],
+                values=prefix[1],
+                valid=mask.bool(),
                 row_prompt=torch.arange(mask.shape[0], device=mask.device).repeat_interleave(n),
             )
             self.cache, self.mask = _new_cache(self.model, max_new), None
@@ -156,7 +160,9 @@ class _Decoder:
             assert self.mask is not None
             self.mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], 1))], dim=1)
             kwargs["attention_mask"] = self.mask
-        out = self.model(input_ids=tok.unsqueeze(-1), position_ids=self.next_pos.unsqueeze(-1), use_cache=True, **kwargs)
+        out = self.model(
+            input_ids=tok.unsqueeze(-1), position_ids=self.next_pos.unsqueeze(-1), use_cache=True, **kwargs
+        )
         self.next_pos = self.next_pos + 1
         return out.logits[:, -1, :].float()
 
@@ -183,7 +189,12 @@ def generate(
 
 
 def _decode(
-    policy: HFPolicy, dec: _Decoder, logits: torch.Tensor, n_prompts: int, n: int, sampling: SamplingParams,
+    policy: HFPolicy,
+    dec: _Decoder,
+    logits: torch.Tensor,
+    n_prompts: int,
+    n: int,
+    sampling: SamplingParams,
     ids_list: Sequence[Sequence[int]],
 ) -> list[Row]:
     gens = _generators(ids_list, sampling.seed)
@@ -231,13 +242,22 @@ def score(
         step = max(1, min(policy.batch_size, 2048 // width))
         for s in range(0, len(members), step):
             chunk = members[s : s + step]
-            for i, lp in zip(chunk, _score_chunk(policy, base_cache, last, len(prompt), [pairs[i][1] for i in chunk], temp), strict=True):
+            for i, lp in zip(
+                chunk,
+                _score_chunk(policy, base_cache, last, len(prompt), [pairs[i][1] for i in chunk], temp),
+                strict=True,
+            ):
                 out[i] = lp
     return out
 
 
 def _score_chunk(
-    policy: HFPolicy, base_cache: Any, last: torch.Tensor, plen: int, comps: list[tuple[int, ...]], temp: float
+    policy: HFPolicy,
+    base_cache: Any,
+    last: torch.Tensor,
+    plen: int,
+    comps: list[tuple[int, ...]],
+    temp: float,
 ) -> list[torch.Tensor]:
     width = max(len(c) for c in comps)
     if width == 0:
@@ -254,12 +274,17 @@ def _score_chunk(
     mask = torch.cat([torch.ones((m, plen), dtype=torch.long), cmask], dim=1).to(policy.device)
     pos = (plen + torch.arange(width)).unsqueeze(0).expand(m, -1).to(policy.device)
     logits = policy.model(
-        input_ids=inp.to(policy.device), attention_mask=mask, position_ids=pos, use_cache=True,
+        input_ids=inp.to(policy.device),
+        attention_mask=mask,
+        position_ids=pos,
+        use_cache=True,
         **{policy._cache_kw: cache},
     ).logits
     res = []
     for j, c in enumerate(comps):
         rows = torch.cat([last, logits[j, : max(0, len(c) - 1)].float()], dim=0)[: len(c)]
         lp = torch.log_softmax(rows / temp, dim=-1)
-        res.append(lp.gather(-1, torch.tensor(c, dtype=torch.long, device=lp.device).unsqueeze(-1)).squeeze(-1).cpu())
+        res.append(
+            lp.gather(-1, torch.tensor(c, dtype=torch.long, device=lp.device).unsqueeze(-1)).squeeze(-1).cpu()
+        )
     return res

@@ -49,7 +49,13 @@ def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
             for j, tc in enumerate(m.tool_calls):
                 cid = tc.id or f"call_{i}_{j}"
                 pending.append(cid)
-                calls.append({"id": cid, "type": "function", "function": {"name": tc.name, "arguments": tc.arguments_json}})
+                calls.append(
+                    {
+                        "id": cid,
+                        "type": "function",
+                        "function": {"name": tc.name, "arguments": tc.arguments_json},
+                    }
+                )
             d["tool_calls"] = calls
         if m.role == "tool":
             d["tool_call_id"] = m.tool_call_id or (pending.pop(0) if pending else f"call_{i}")
@@ -179,4 +185,6 @@ class OpenAIPolicy:
         self.stats["errors"] += 1
         err = f"{type(exc).__name__}: {exc}"
         empty = Message(role="assistant", content=None)
-        return [Completion(text="", message=empty, finish_reason="error", meta={"error": err}) for _ in range(k)]
+        return [
+            Completion(text="", message=empty, finish_reason="error", meta={"error": err}) for _ in range(k)
+        ]

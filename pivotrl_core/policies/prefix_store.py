@@ -145,8 +145,11 @@ def _extend(policy: HFPolicy, entry: PrefixEntry | None, n: int, ids: tuple[int,
         )
     assert out is not None
     policy.stats["prefill_tokens"] += len(ids) - n
-    return PrefixEntry([x.keys[0].clone() for x in cache.layers], [x.values[0].clone() for x in cache.layers],
-                       out.logits[0, -1, :].float().clone())
+    return PrefixEntry(
+        [x.keys[0].clone() for x in cache.layers],
+        [x.values[0].clone() for x in cache.layers],
+        out.logits[0, -1, :].float().clone(),
+    )
 
 
 def _assemble(entries: list[PrefixEntry], lengths: list[int], device: str) -> Prefilled:

@@ -22,7 +22,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["ATTN_NAME", "PrefixState", "shared_prefix_attention", "supports_shared_prefix", "using_shared_prefix"]
+__all__ = [
+    "ATTN_NAME",
+    "PrefixState",
+    "shared_prefix_attention",
+    "supports_shared_prefix",
+    "using_shared_prefix",
+]
 
 ATTN_NAME = "pivotrl_shared_prefix"
 
@@ -49,12 +55,16 @@ class PrefixState:
 
     def regroup(self) -> None:
         self.groups = [
-            (int(b), (self.row_prompt == b).nonzero().squeeze(-1)) for b in torch.unique(self.row_prompt).tolist()
+            (int(b), (self.row_prompt == b).nonzero().squeeze(-1))
+            for b in torch.unique(self.row_prompt).tolist()
         ]
         self.one_row_each = len(self.groups) == len(self.row_prompt)
         n = len(self.row_prompt)
-        self.rows_are_prompts = bool(self.one_row_each and n == self.keys[0].shape[0]
-                                     and (self.row_prompt == torch.arange(n, device=self.row_prompt.device)).all())
+        self.rows_are_prompts = bool(
+            self.one_row_each
+            and n == self.keys[0].shape[0]
+            and (self.row_prompt == torch.arange(n, device=self.row_prompt.device)).all()
+        )
 
 
 def shared_prefix_attention(
@@ -96,7 +106,9 @@ def shared_prefix_attention(
         ss = s_suffix[idx]
         m = torch.maximum(sp.amax(-1, keepdim=True), ss.amax(-1, keepdim=True))
         ep, es = (sp - m).exp(), (ss - m).exp()
-        num = torch.einsum("nhgl,hld->nhgd", ep, pv[b].float()) + torch.einsum("nhgt,nhtd->nhgd", es, value[idx].float())
+        num = torch.einsum("nhgl,hld->nhgd", ep, pv[b].float()) + torch.einsum(
+            "nhgt,nhtd->nhgd", es, value[idx].float()
+        )
         out[idx] = num / (ep.sum(-1, keepdim=True) + es.sum(-1, keepdim=True))
     return out.reshape(rows, 1, heads, dim).to(query.dtype), None
 
@@ -107,8 +119,10 @@ def supports_shared_prefix(model: Any) -> bool:
     sliding = getattr(cfg, "sliding_window", None)
     if sliding and getattr(cfg, "use_sliding_window", True) is not False:
         return False
-    if getattr(cfg, "attn_logit_softcapping", None) or getattr(cfg, "layer_types", None) and any(
-        t != "full_attention" for t in cfg.layer_types
+    if (
+        getattr(cfg, "attn_logit_softcapping", None)
+        or getattr(cfg, "layer_types", None)
+        and any(t != "full_attention" for t in cfg.layer_types)
     ):
         return False
     attn = getattr(cfg, "_attn_implementation", None)

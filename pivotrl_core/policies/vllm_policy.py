@@ -88,9 +88,15 @@ class VLLMPolicy:
     def _params(self, n: int, sampling: SamplingParams, **extra: Any) -> Any:
         stop_ids = [self.tokenizer.convert_tokens_to_ids(self.end_token)] if self.end_token else []
         return self._vllm.SamplingParams(
-            n=n, temperature=sampling.temperature, top_p=sampling.top_p,
-            max_tokens=sampling.max_new_tokens, seed=sampling.seed, stop=list(sampling.stop) or None,
-            stop_token_ids=[i for i in stop_ids if isinstance(i, int) and i >= 0], logprobs=0, **extra,
+            n=n,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            seed=sampling.seed,
+            stop=list(sampling.stop) or None,
+            stop_token_ids=[i for i in stop_ids if isinstance(i, int) and i >= 0],
+            logprobs=0,
+            **extra,
         )
 
     def sample(self, prompts: Sequence[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
@@ -116,13 +122,20 @@ class VLLMPolicy:
         if o.logprobs:
             lps = tuple(float(d[t].logprob) for t, d in zip(o.token_ids, o.logprobs, strict=False))
         return Completion(
-            text=o.text, message=parse_completion(o.text, self.end_token), token_ids=tuple(o.token_ids),
-            logprobs=lps, finish_reason="length" if o.finish_reason == "length" else "stop",
+            text=o.text,
+            message=parse_completion(o.text, self.end_token),
+            token_ids=tuple(o.token_ids),
+            logprobs=lps,
+            finish_reason="length" if o.finish_reason == "length" else "stop",
             meta={"context": info.to_dict(), "prompt_ids": info.ids},
         )
 
-    def logprobs(self, prompts: Sequence[Prompt], completions: Sequence[Completion | Sequence[int]],
-                 temperature: float = 1.0) -> list[Any]:
+    def logprobs(
+        self,
+        prompts: Sequence[Prompt],
+        completions: Sequence[Completion | Sequence[int]],
+        temperature: float = 1.0,
+    ) -> list[Any]:
         """Log-probabilities of given completions (vLLM ``prompt_logprobs`` over prompt + completion)."""
         import torch
         from vllm.inputs import TokensPrompt

@@ -16,7 +16,9 @@ __all__ = ["AdvantageKind", "compute_advantages", "group_stats", "zero_variance_
 AdvantageKind = Literal["group_norm", "loo", "mean"]
 
 
-def group_stats(rewards: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def group_stats(
+    rewards: torch.Tensor, valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-group count, mean and population std over valid samples.
 
     rewards, valid: (B, G) -> n, mean, std: (B,). Groups with no valid sample get mean 0, std 0.

@@ -61,7 +61,9 @@ def check_run_dir(out: Path, resume: bool) -> None:
     """Refuse to overwrite a run by accident; ``resume`` needs an existing checkpoint."""
     has_run = (out / "config.json").exists() or (out / "checkpoints").exists()
     if has_run and not resume:
-        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another -o folder")
+        raise ConfigError(
+            f"{out} already holds a run; pass --resume to continue it or choose another -o folder"
+        )
 
 
 def latest_checkpoint(out: Path) -> Path | None:

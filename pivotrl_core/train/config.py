@@ -47,7 +47,9 @@ class ModelConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = _f(
         "float32", "Parameter dtype. Keep float32 on CPU (bf16 matmuls are slow there)."
     )
-    num_threads: int = _f(0, "Torch CPU threads (0 = torch's default; 1 is faster on a machine shared with other jobs).")
+    num_threads: int = _f(
+        0, "Torch CPU threads (0 = torch's default; 1 is faster on a machine shared with other jobs)."
+    )
     seed: int = _f(0, "Seed of data order, sampling and initialisation (LoRA).")
     max_steps: int = _f(20, "Optimiser steps to run (GRPO: one step = one batch of pivots).")
     lr: float = _f(1e-5, "AdamW learning rate (constant after warm-up).")
@@ -79,29 +81,74 @@ class ModelConfig:
     # -- checks -----------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the field and how to fix it."""
-        _check(self.num_threads >= 0, "num_threads", self.num_threads, "must be >= 0 (0 = default)", "num_threads = 0")
+        _check(
+            self.num_threads >= 0,
+            "num_threads",
+            self.num_threads,
+            "must be >= 0 (0 = default)",
+            "num_threads = 0",
+        )
         _check(self.lr > 0, "lr", self.lr, "must be > 0", "lr = 1e-5")
-        _check(self.lr_warmup_steps >= 0, "lr_warmup_steps", self.lr_warmup_steps, "must be >= 0", "lr_warmup_steps = 0")
-        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0", "weight_decay = 0.0")
+        _check(
+            self.lr_warmup_steps >= 0,
+            "lr_warmup_steps",
+            self.lr_warmup_steps,
+            "must be >= 0",
+            "lr_warmup_steps = 0",
+        )
+        _check(
+            self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0", "weight_decay = 0.0"
+        )
         for name in ("adam_beta1", "adam_beta2"):
             v = getattr(self, name)
             _check(0 <= v < 1, name, v, "must be in [0, 1)", f"{name} = 0.9")
-        _check(self.grad_clip >= 0, "grad_clip", self.grad_clip, "must be >= 0 (0 disables)", "grad_clip = 1.0")
-        _check(self.train_top_n_layers >= 0, "train_top_n_layers", self.train_top_n_layers,
-               "must be >= 0 (0 trains every layer)", "train_top_n_layers = 4")
-        _check(not (self.lora and self.train_top_n_layers), "lora", self.lora,
-               "cannot be combined with train_top_n_layers; choose one way to cut the cost",
-               "train_top_n_layers = 0")
+        _check(
+            self.grad_clip >= 0, "grad_clip", self.grad_clip, "must be >= 0 (0 disables)", "grad_clip = 1.0"
+        )
+        _check(
+            self.train_top_n_layers >= 0,
+            "train_top_n_layers",
+            self.train_top_n_layers,
+            "must be >= 0 (0 trains every layer)",
+            "train_top_n_layers = 4",
+        )
+        _check(
+            not (self.lora and self.train_top_n_layers),
+            "lora",
+            self.lora,
+            "cannot be combined with train_top_n_layers; choose one way to cut the cost",
+            "train_top_n_layers = 0",
+        )
         _check(self.lora_r >= 1, "lora_r", self.lora_r, "must be >= 1", "lora_r = 16")
-        _check(bool(self.lora_target_modules), "lora_target_modules", self.lora_target_modules,
-               "must name at least one module", 'lora_target_modules = ["q_proj", "v_proj"]')
-        _check(self.max_prompt_tokens >= 16, "max_prompt_tokens", self.max_prompt_tokens,
-               "must be >= 16", "max_prompt_tokens = 2048")
+        _check(
+            bool(self.lora_target_modules),
+            "lora_target_modules",
+            self.lora_target_modules,
+            "must name at least one module",
+            'lora_target_modules = ["q_proj", "v_proj"]',
+        )
+        _check(
+            self.max_prompt_tokens >= 16,
+            "max_prompt_tokens",
+            self.max_prompt_tokens,
+            "must be >= 16",
+            "max_prompt_tokens = 2048",
+        )
         _check(self.save_every >= 1, "save_every", self.save_every, "must be >= 1", "save_every = 10")
-        _check(self.keep_checkpoints >= 1, "keep_checkpoints", self.keep_checkpoints, "must be >= 1",
-               "keep_checkpoints = 2")
-        _check(self.device == "cpu" or self.device.startswith(("cuda", "mps")), "device", self.device,
-               "must be cpu, cuda[:N] or mps", 'device = "cpu"')
+        _check(
+            self.keep_checkpoints >= 1,
+            "keep_checkpoints",
+            self.keep_checkpoints,
+            "must be >= 1",
+            "keep_checkpoints = 2",
+        )
+        _check(
+            self.device == "cpu" or self.device.startswith(("cuda", "mps")),
+            "device",
+            self.device,
+            "must be cpu, cuda[:N] or mps",
+            'device = "cpu"',
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -112,7 +159,9 @@ class TrainConfig(ModelConfig):
     """Turn-level GRPO on pivots (``pivotrl train``)."""
 
     lr: float = _f(1e-5, "AdamW learning rate (constant after warm-up). Public recipes use 1e-6 at scale.")
-    domain: str | None = _f(None, "Use this domain's verifier for every pivot (default: each pivot's own domain).")
+    domain: str | None = _f(
+        None, "Use this domain's verifier for every pivot (default: each pivot's own domain)."
+    )
     verifier: str | None = _f(None, "Use this registered verifier instead of the domain's default.")
     verifier_options: dict[str, Any] = _f({}, "Options passed to the verifier (merged over the domain's).")
     batch_pivots: int = _f(4, "B: pivots per step.")
@@ -127,70 +176,158 @@ class TrainConfig(ModelConfig):
     )
     adv_eps: float = _f(1e-4, "eps in the group_norm denominator.")
     clip_eps_low: float = _f(0.2, "Lower clip: the ratio is clipped below at 1 - clip_eps_low.")
-    clip_eps_high: float = _f(0.2, "Upper clip: the ratio is clipped above at 1 + clip_eps_high (0.28 = DAPO).")
-    kl_beta: float = _f(0.0, "Weight of the k3 KL(pi_theta || pi_0) penalty to the frozen reference (0 = off).")
+    clip_eps_high: float = _f(
+        0.2, "Upper clip: the ratio is clipped above at 1 + clip_eps_high (0.28 = DAPO)."
+    )
+    kl_beta: float = _f(
+        0.0, "Weight of the k3 KL(pi_theta || pi_0) penalty to the frozen reference (0 = off)."
+    )
     reference: str | None = _f(None, "Reference policy pi_0 for the KL term (default: `model`).")
     entropy_coef: float = _f(0.0, "Entropy bonus weight (0 = off; entropy is always logged).")
-    ppo_epochs: int = _f(2, "Optimisation passes over each sampled batch (ratios use sampling-time log-probs).")
-    num_minibatches: int = _f(1, "Optimiser steps per pass: the batch's groups are split into this many parts.")
+    ppo_epochs: int = _f(
+        2, "Optimisation passes over each sampled batch (ratios use sampling-time log-probs)."
+    )
+    num_minibatches: int = _f(
+        1, "Optimiser steps per pass: the batch's groups are split into this many parts."
+    )
     loss_agg: Literal["token", "sequence"] = _f(
         "token",
         "`token`: mean over all completion tokens of the minibatch (DAPO, public recipes); "
         "`sequence`: mean over sequences of each sequence's token mean (original GRPO).",
     )
     message_pivot_weight: float = _f(
-        1.0, "Loss weight of pivots whose demonstration is a plain message (down-weight to curb 'any text passes')."
+        1.0,
+        "Loss weight of pivots whose demonstration is a plain message (down-weight to curb 'any text passes').",
     )
     frozen_cache_mb: int = _f(
-        1024, "With train_top_n_layers: memory (MiB) for the frozen layers' prompt blocks, kept across "
-        "steps so a pivot seen again runs those layers only for tokens not seen before (0 = off)."
+        1024,
+        "With train_top_n_layers: memory (MiB) for the frozen layers' prompt blocks, kept across "
+        "steps so a pivot seen again runs those layers only for tokens not seen before (0 = off).",
     )
     skip_zero_advantage: bool = _f(
-        True, "Skip the forward/backward of groups whose advantages are all 0 (exact when kl_beta and entropy_coef are 0)."
+        True,
+        "Skip the forward/backward of groups whose advantages are all 0 (exact when kl_beta and entropy_coef are 0).",
     )
-    refresh: bool = _f(False, "Pivot refresh: re-profile the pool with the current policy when groups go flat.")
+    refresh: bool = _f(
+        False, "Pivot refresh: re-profile the pool with the current policy when groups go flat."
+    )
     refresh_window: int = _f(5, "Steps over which the zero-variance fraction is averaged.")
     refresh_threshold: float = _f(0.75, "Refresh when the window's mean zero-variance fraction exceeds this.")
     refresh_k: int = _f(8, "Samples per candidate when re-profiling.")
-    refresh_max_mean: float = _f(0.6, "lambda: keep re-profiled candidates with mean < this (and variance > 0).")
+    refresh_max_mean: float = _f(
+        0.6, "lambda: keep re-profiled candidates with mean < this (and variance > 0)."
+    )
     refresh_pool: str | None = _f(None, "Candidates JSONL to re-profile (default: the pivots file itself).")
-    refresh_max_candidates: int = _f(64, "Re-profile at most this many pool candidates per refresh (a seeded sample).")
+    refresh_max_candidates: int = _f(
+        64, "Re-profile at most this many pool candidates per refresh (a seeded sample)."
+    )
     refresh_cooldown: int = _f(5, "Steps after a refresh before another may happen.")
 
     def validate(self) -> None:
         super().validate()
         _check(self.max_steps >= 1, "max_steps", self.max_steps, "must be >= 1", "max_steps = 20")
         _check(self.batch_pivots >= 1, "batch_pivots", self.batch_pivots, "must be >= 1", "batch_pivots = 4")
-        _check(self.group_size >= 2, "group_size", self.group_size,
-               "must be >= 2: GRPO compares samples within a group", "group_size = 8")
-        _check(self.max_new_tokens >= 1, "max_new_tokens", self.max_new_tokens, "must be >= 1", "max_new_tokens = 64")
-        _check(self.temperature > 0, "temperature", self.temperature,
-               "must be > 0 (greedy sampling gives identical samples and no signal)", "temperature = 1.0")
+        _check(
+            self.group_size >= 2,
+            "group_size",
+            self.group_size,
+            "must be >= 2: GRPO compares samples within a group",
+            "group_size = 8",
+        )
+        _check(
+            self.max_new_tokens >= 1,
+            "max_new_tokens",
+            self.max_new_tokens,
+            "must be >= 1",
+            "max_new_tokens = 64",
+        )
+        _check(
+            self.temperature > 0,
+            "temperature",
+            self.temperature,
+            "must be > 0 (greedy sampling gives identical samples and no signal)",
+            "temperature = 1.0",
+        )
         _check(0 < self.top_p <= 1, "top_p", self.top_p, "must be in (0, 1]", "top_p = 1.0")
         _check(self.adv_eps > 0, "adv_eps", self.adv_eps, "must be > 0", "adv_eps = 1e-4")
-        _check(0 < self.clip_eps_low < 1, "clip_eps_low", self.clip_eps_low, "must be in (0, 1)",
-               "clip_eps_low = 0.2")
-        _check(self.clip_eps_high > 0, "clip_eps_high", self.clip_eps_high, "must be > 0", "clip_eps_high = 0.2")
+        _check(
+            0 < self.clip_eps_low < 1,
+            "clip_eps_low",
+            self.clip_eps_low,
+            "must be in (0, 1)",
+            "clip_eps_low = 0.2",
+        )
+        _check(
+            self.clip_eps_high > 0, "clip_eps_high", self.clip_eps_high, "must be > 0", "clip_eps_high = 0.2"
+        )
         _check(self.kl_beta >= 0, "kl_beta", self.kl_beta, "must be >= 0", "kl_beta = 0.0")
-        _check(self.entropy_coef >= 0, "entropy_coef", self.entropy_coef, "must be >= 0", "entropy_coef = 0.0")
+        _check(
+            self.entropy_coef >= 0, "entropy_coef", self.entropy_coef, "must be >= 0", "entropy_coef = 0.0"
+        )
         _check(self.ppo_epochs >= 1, "ppo_epochs", self.ppo_epochs, "must be >= 1", "ppo_epochs = 2")
-        _check(1 <= self.num_minibatches <= self.batch_pivots, "num_minibatches", self.num_minibatches,
-               f"must be between 1 and batch_pivots ({self.batch_pivots})", "num_minibatches = 1")
-        _check(self.message_pivot_weight >= 0, "message_pivot_weight", self.message_pivot_weight,
-               "must be >= 0", "message_pivot_weight = 1.0")
-        _check(self.frozen_cache_mb >= 0, "frozen_cache_mb", self.frozen_cache_mb, "must be >= 0 (0 = off)",
-               "frozen_cache_mb = 1024")
-        _check(self.refresh_window >= 1, "refresh_window", self.refresh_window, "must be >= 1", "refresh_window = 5")
-        _check(0 <= self.refresh_threshold <= 1, "refresh_threshold", self.refresh_threshold,
-               "is a fraction of groups, in [0, 1]", "refresh_threshold = 0.75")
-        _check(self.refresh_k >= 2, "refresh_k", self.refresh_k,
-               "must be >= 2 (variance needs two samples)", "refresh_k = 8")
-        _check(0 < self.refresh_max_mean <= 1, "refresh_max_mean", self.refresh_max_mean,
-               "must be in (0, 1]", "refresh_max_mean = 0.6")
-        _check(self.refresh_max_candidates >= 1, "refresh_max_candidates", self.refresh_max_candidates,
-               "must be >= 1", "refresh_max_candidates = 64")
-        _check(self.refresh_cooldown >= 0, "refresh_cooldown", self.refresh_cooldown, "must be >= 0",
-               "refresh_cooldown = 5")
+        _check(
+            1 <= self.num_minibatches <= self.batch_pivots,
+            "num_minibatches",
+            self.num_minibatches,
+            f"must be between 1 and batch_pivots ({self.batch_pivots})",
+            "num_minibatches = 1",
+        )
+        _check(
+            self.message_pivot_weight >= 0,
+            "message_pivot_weight",
+            self.message_pivot_weight,
+            "must be >= 0",
+            "message_pivot_weight = 1.0",
+        )
+        _check(
+            self.frozen_cache_mb >= 0,
+            "frozen_cache_mb",
+            self.frozen_cache_mb,
+            "must be >= 0 (0 = off)",
+            "frozen_cache_mb = 1024",
+        )
+        _check(
+            self.refresh_window >= 1,
+            "refresh_window",
+            self.refresh_window,
+            "must be >= 1",
+            "refresh_window = 5",
+        )
+        _check(
+            0 <= self.refresh_threshold <= 1,
+            "refresh_threshold",
+            self.refresh_threshold,
+            "is a fraction of groups, in [0, 1]",
+            "refresh_threshold = 0.75",
+        )
+        _check(
+            self.refresh_k >= 2,
+            "refresh_k",
+            self.refresh_k,
+            "must be >= 2 (variance needs two samples)",
+            "refresh_k = 8",
+        )
+        _check(
+            0 < self.refresh_max_mean <= 1,
+            "refresh_max_mean",
+            self.refresh_max_mean,
+            "must be in (0, 1]",
+            "refresh_max_mean = 0.6",
+        )
+        _check(
+            self.refresh_max_candidates >= 1,
+            "refresh_max_candidates",
+            self.refresh_max_candidates,
+            "must be >= 1",
+            "refresh_max_candidates = 64",
+        )
+        _check(
+            self.refresh_cooldown >= 0,
+            "refresh_cooldown",
+            self.refresh_cooldown,
+            "must be >= 0",
+            "refresh_cooldown = 5",
+        )
 
 
 @dataclass
@@ -202,7 +339,8 @@ class SFTConfig(ModelConfig):
     batch_size: int = _f(8, "Sequences per optimiser step.")
     micro_batch_size: int = _f(4, "Sequences per forward/backward (gradient accumulation in between).")
     max_seq_tokens: int = _f(
-        2048, "Longest training sequence; a longer trajectory is split into per-turn sequences whose oldest turns are dropped."
+        2048,
+        "Longest training sequence; a longer trajectory is split into per-turn sequences whose oldest turns are dropped.",
     )
     pack: Literal["trajectory", "turn"] = _f(
         "trajectory",
@@ -213,13 +351,25 @@ class SFTConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check(self.max_steps >= 0, "max_steps", self.max_steps, "must be >= 0 (0 = use epochs)", "max_steps = 0")
+        _check(
+            self.max_steps >= 0, "max_steps", self.max_steps, "must be >= 0 (0 = use epochs)", "max_steps = 0"
+        )
         _check(self.epochs > 0, "epochs", self.epochs, "must be > 0", "epochs = 1")
         _check(self.batch_size >= 1, "batch_size", self.batch_size, "must be >= 1", "batch_size = 8")
-        _check(1 <= self.micro_batch_size <= self.batch_size, "micro_batch_size", self.micro_batch_size,
-               f"must be between 1 and batch_size ({self.batch_size})", "micro_batch_size = 4")
-        _check(self.max_seq_tokens >= 16, "max_seq_tokens", self.max_seq_tokens, "must be >= 16",
-               "max_seq_tokens = 2048")
+        _check(
+            1 <= self.micro_batch_size <= self.batch_size,
+            "micro_batch_size",
+            self.micro_batch_size,
+            f"must be between 1 and batch_size ({self.batch_size})",
+            "micro_batch_size = 4",
+        )
+        _check(
+            self.max_seq_tokens >= 16,
+            "max_seq_tokens",
+            self.max_seq_tokens,
+            "must be >= 16",
+            "max_seq_tokens = 2048",
+        )
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -227,7 +377,9 @@ class SFTConfig(ModelConfig):
 
 def _check(ok: bool, name: str, value: Any, problem: str, fix: str) -> None:
     if not ok:
-        raise ConfigError(f"{name} = {value!r} {problem}. Fix it in the config file ({fix}) or with --set {fix.replace(' = ', '=')}.")
+        raise ConfigError(
+            f"{name} = {value!r} {problem}. Fix it in the config file ({fix}) or with --set {fix.replace(' = ', '=')}."
+        )
 
 
 def field_docs(cls: type) -> list[tuple[str, str, Any, str]]:
@@ -271,8 +423,10 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         if value not in args:
             close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
             pick = close[0] if close else args[0]
-            raise ConfigError(f"{name} = {value!r} is not one of {', '.join(repr(a) for a in args)}. "
-                              f"Fix it in the config file or with e.g. --set {name}={pick}.")
+            raise ConfigError(
+                f"{name} = {value!r} is not one of {', '.join(repr(a) for a in args)}. "
+                f"Fix it in the config file or with e.g. --set {name}={pick}."
+            )
         return value
     ok = {
         bool: isinstance(value, bool),
@@ -283,12 +437,14 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
     base = origin or tp
     if base in ok:
         if not ok[base]:
-            raise ConfigError(f"{name} = {value!r} must be a {base.__name__}. "
-                              f"Fix it in the config file or with --set {name}=<{base.__name__}>.")
+            raise ConfigError(
+                f"{name} = {value!r} must be a {base.__name__}. "
+                f"Fix it in the config file or with --set {name}=<{base.__name__}>."
+            )
         return float(value) if base is float else value
     if base is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{name} = {value!r} must be a list, e.g. --set '{name}=[\"a\", \"b\"]'.")
+            raise ConfigError(f'{name} = {value!r} must be a list, e.g. --set \'{name}=["a", "b"]\'.')
         return [_coerce(f"{name}[{i}]", args[0], v) for i, v in enumerate(value)] if args else value
     if base is dict:
         if not isinstance(value, dict):
@@ -331,8 +487,10 @@ def _from_mapping(cls: type, data: Mapping[str, Any], source: str) -> Any:
         if key not in hints:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{source}: unknown {cls.__name__} field '{key}'{hint} "
-                              f"Known fields are listed in docs/trainer.md.")
+            raise ConfigError(
+                f"{source}: unknown {cls.__name__} field '{key}'{hint} "
+                f"Known fields are listed in docs/trainer.md."
+            )
         kwargs[key] = _coerce(key, hints[key], value)
     cfg = cls(**kwargs)
     cfg.validate()

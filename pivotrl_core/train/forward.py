@@ -29,7 +29,9 @@ def cache_kwarg(model: Any) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def group_logits(model: Any, prompt_ids: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+def group_logits(
+    model: Any, prompt_ids: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor | None = None
+) -> torch.Tensor:
     """Logits predicting each completion token, the prompt computed once.
 
     prompt_ids: (P,), tokens: (G, T) right-padded -> logits: (G, T, V), where logits[g, t]
@@ -54,7 +56,9 @@ def group_logits(model: Any, prompt_ids: torch.Tensor, tokens: torch.Tensor, len
     return torch.cat([first.expand(G, 1, -1), rest], dim=1)  # (G, T, V)
 
 
-def naive_group_logits(model: Any, prompt_ids: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def naive_group_logits(
+    model: Any, prompt_ids: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
     """The reference computation: one full prompt+completion pass per sample.
 
     prompt_ids: (P,), tokens: (G, T), lengths: (G,) -> logits: (G, T, V) (zeros past each length).

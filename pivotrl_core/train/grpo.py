@@ -64,8 +64,15 @@ def _logits(model: Any, g: GroupRollout, boundary: int = 0) -> torch.Tensor:
     return group_logits(model, g.prompt_ids, g.tokens)
 
 
-def _group_loss(model: Any, g: GroupRollout, adv: torch.Tensor, weight: float, denom: float, cfg: TrainConfig,
-                boundary: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
+def _group_loss(
+    model: Any,
+    g: GroupRollout,
+    adv: torch.Tensor,
+    weight: float,
+    denom: float,
+    cfg: TrainConfig,
+    boundary: int = 0,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """One group's share of the minibatch loss (prompt once, G completions on top)."""
     logits = _logits(model, g, boundary)  # (G, T, V)
     logp, entropy = token_logprobs(logits, g.tokens, cfg.temperature)  # (G, T)
@@ -89,13 +96,23 @@ def _group_loss(model: Any, g: GroupRollout, adv: torch.Tensor, weight: float, d
     return loss, sums
 
 
-def optimise(model: Any, optimizer: torch.optim.Optimizer, groups: list[GroupRollout], adv: torch.Tensor,
-             cfg: TrainConfig, boundary: int = 0) -> dict[str, float]:
+def optimise(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    groups: list[GroupRollout],
+    adv: torch.Tensor,
+    cfg: TrainConfig,
+    boundary: int = 0,
+) -> dict[str, float]:
     """``ppo_epochs`` passes over the batch, ``num_minibatches`` optimiser steps per pass."""
     params = list(trainable_parameters(model).values())
     weights = [cfg.message_pivot_weight if not g.candidate.expected.tool_calls else 1.0 for g in groups]
     skippable = cfg.skip_zero_advantage and cfg.kl_beta == 0 and cfg.entropy_coef == 0
-    parts = [p for p in (list(range(len(groups)))[i :: cfg.num_minibatches] for i in range(cfg.num_minibatches)) if p]
+    parts = [
+        p
+        for p in (list(range(len(groups)))[i :: cfg.num_minibatches] for i in range(cfg.num_minibatches))
+        if p
+    ]
     totals = dict.fromkeys(("tokens", "clip", "entropy", "kl_old", "kl_ref", "loss"), 0.0)
     grad_norms: list[float] = []
     n_updates = 0
@@ -111,13 +128,17 @@ def optimise(model: Any, optimizer: torch.optim.Optimizer, groups: list[GroupRol
                     continue  # no gradient from this group (Proposition 3.1): skip its compute
                 loss, sums = _group_loss(model, g, adv[i], weights[i], denom, cfg, boundary)
                 if not torch.isfinite(loss):
-                    raise PivotrlError(f"the loss became {float(loss)}; lower lr or raise grad_clip's strictness")
+                    raise PivotrlError(
+                        f"the loss became {float(loss)}; lower lr or raise grad_clip's strictness"
+                    )
                 loss.backward()
                 contributed = True
                 for k, v in sums.items():
                     totals[k] += v
             if contributed:
-                norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+                norm = torch.nn.utils.clip_grad_norm_(
+                    params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+                )
                 grad_norms.append(float(norm))
                 optimizer.step()
                 n_updates += 1
@@ -155,14 +176,25 @@ def run_step(run: _Run, step: int) -> dict[str, Any]:
     cfg = run.cfg
     t0 = time.perf_counter()
     batch = [run.by_id[i] for i in run.sampler.next_batch(cfg.batch_pivots)]
-    sampled = sample_groups(run.policy, batch, cfg.group_size, replace(run.sampling, seed=step_seed(cfg.seed, step)),
-                            run.boundary, run.frozen_blocks)
+    sampled = sample_groups(
+        run.policy,
+        batch,
+        cfg.group_size,
+        replace(run.sampling, seed=step_seed(cfg.seed, step)),
+        run.boundary,
+        run.frozen_blocks,
+    )
     groups = [g for g in sampled if g is not None]
     t1 = time.perf_counter()
     n_errored = verify_groups(groups, run.verifiers)
     t2 = time.perf_counter()
-    row: dict[str, Any] = {"step": step, "lr": set_lr(run.optimizer, cfg, step), "pivots": len(batch),
-                           "skipped_prompts": len(sampled) - len(groups), "n_errored": n_errored}
+    row: dict[str, Any] = {
+        "step": step,
+        "lr": set_lr(run.optimizer, cfg, step),
+        "pivots": len(batch),
+        "skipped_prompts": len(sampled) - len(groups),
+        "n_errored": n_errored,
+    }
     if groups:
         rewards, valid = (torch.stack(t) for t in zip(*(g.rewards() for g in groups), strict=True))  # (B, G)
         adv = compute_advantages(rewards, valid, cfg.advantage, cfg.adv_eps)  # (B, G)
@@ -185,9 +217,16 @@ def run_step(run: _Run, step: int) -> dict[str, Any]:
     t3 = time.perf_counter()
     run.rollout_turns += sum(g.group_size for g in groups)
     run.wall_time += t3 - t0
-    row.update(time_sample=t1 - t0, time_verify=t2 - t1, time_train=t3 - t2, step_time=t3 - t0,
-               tokens_per_s=row.get("tokens_sampled", 0) / max(t3 - t0, 1e-9),
-               rollout_turns=run.rollout_turns, wall_time=run.wall_time, n_pivots=len(run.sampler.ids))
+    row.update(
+        time_sample=t1 - t0,
+        time_verify=t2 - t1,
+        time_train=t3 - t2,
+        step_time=t3 - t0,
+        tokens_per_s=row.get("tokens_sampled", 0) / max(t3 - t0, 1e-9),
+        rollout_turns=run.rollout_turns,
+        wall_time=run.wall_time,
+        n_pivots=len(run.sampler.ids),
+    )
     return row
 
 
@@ -244,14 +283,24 @@ def _build_run(cfg: TrainConfig, pivots_path: Path, out: Path) -> _Run:
     by_id = {c.id: c for c in [*pool, *pivots]}
     boundary = first_trained_layer(model, cfg)
     return _Run(
-        cfg=cfg, out=out, model=model, tokenizer=tokenizer, reference=reference, optimizer=optimizer,
+        cfg=cfg,
+        out=out,
+        model=model,
+        tokenizer=tokenizer,
+        reference=reference,
+        optimizer=optimizer,
         policy=make_policy(model, tokenizer, cfg.max_prompt_tokens, cfg.device),
         verifiers=Verifiers(cfg.domain, cfg.verifier, cfg.verifier_options),
-        sampler=PivotSampler([c.id for c in pivots], cfg.seed), by_id=by_id,
-        sampling=SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens),
+        sampler=PivotSampler([c.id for c in pivots], cfg.seed),
+        by_id=by_id,
+        sampling=SamplingParams(
+            temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens
+        ),
         refresher=Refresher(cfg, pool, out) if cfg.refresh else None,
         boundary=boundary,
-        frozen_blocks=BlockStore(cfg.frozen_cache_mb << 20) if boundary > 0 and cfg.frozen_cache_mb > 0 else None,
+        frozen_blocks=BlockStore(cfg.frozen_cache_mb << 20)
+        if boundary > 0 and cfg.frozen_cache_mb > 0
+        else None,
     )
 
 
@@ -319,8 +368,15 @@ def train(
                 _maybe_refresh(run, step, row)
                 logger.log(row)
                 if step % cfg.save_every == 0 or step == cfg.max_steps:
-                    save_checkpoint(out, step, run.model, run.optimizer, run.state(),
-                                    {"kind": "grpo", "train": cfg.to_dict()}, keep=cfg.keep_checkpoints)
+                    save_checkpoint(
+                        out,
+                        step,
+                        run.model,
+                        run.optimizer,
+                        run.state(),
+                        {"kind": "grpo", "train": cfg.to_dict()},
+                        keep=cfg.keep_checkpoints,
+                    )
                 advance(row)
                 if on_step_end is not None:
                     on_step_end(step, row)

@@ -56,7 +56,9 @@ class PrefixKV:
         self.k, self.v = k.contiguous(), v.contiguous()
 
 
-def prefix_attention(q: torch.Tensor, prefix: PrefixKV, sk: torch.Tensor, sv: torch.Tensor, scale: float) -> torch.Tensor:
+def prefix_attention(
+    q: torch.Tensor, prefix: PrefixKV, sk: torch.Tensor, sv: torch.Tensor, scale: float
+) -> torch.Tensor:
     """Attention of G rows per prompt over (shared prompt keys) + (their own causal keys).
 
     q: (B*G, Hq, Lq, D), the last Lq positions of the rows' own sequence;
@@ -69,17 +71,26 @@ def prefix_attention(q: torch.Tensor, prefix: PrefixKV, sk: torch.Tensor, sv: to
     q6 = q.view(B, G, Hkv, r, Lq, D)
     sp = torch.einsum("bghrqd,bhpd->bghrqp", q6, prefix.k) * scale  # (B, G, Hkv, r, Lq, P)
     ss = torch.einsum("bghrqd,bghsd->bghrqs", q6, sk.view(B, G, Hkv, S, D)) * scale  # (B, G, Hkv, r, Lq, S)
-    causal = torch.arange(S, device=q.device)[None, :] <= (S - Lq + torch.arange(Lq, device=q.device))[:, None]
+    causal = (
+        torch.arange(S, device=q.device)[None, :] <= (S - Lq + torch.arange(Lq, device=q.device))[:, None]
+    )
     ss = ss.masked_fill(~causal, float("-inf"))
     w = torch.softmax(torch.cat([sp, ss], dim=-1), dim=-1)
     out = torch.einsum("bghrqp,bhpd->bghrqd", w[..., :P], prefix.v)
-    out = out + torch.einsum("bghrqs,bghsd->bghrqd", w[..., P:], sv.view(B, G, Hkv, S, D))  # (B, G, Hkv, r, Lq, D)
+    out = out + torch.einsum(
+        "bghrqs,bghsd->bghrqd", w[..., P:], sv.view(B, G, Hkv, S, D)
+    )  # (B, G, Hkv, r, Lq, D)
     return out.permute(0, 1, 4, 2, 3, 5).reshape(N, Lq, Hq * D)
 
 
 def grouped_prefix_attention(
-    q: torch.Tensor, prompt_k: Sequence[torch.Tensor], prompt_v: Sequence[torch.Tensor], counts: Sequence[int],
-    sk: torch.Tensor, sv: torch.Tensor, scale: float,
+    q: torch.Tensor,
+    prompt_k: Sequence[torch.Tensor],
+    prompt_v: Sequence[torch.Tensor],
+    counts: Sequence[int],
+    sk: torch.Tensor,
+    sv: torch.Tensor,
+    scale: float,
 ) -> torch.Tensor:
     """One new token per row over (its prompt's keys) + (its own keys), prompts of any lengths.
 
@@ -99,11 +110,15 @@ def grouped_prefix_attention(
             continue
         rows = slice(start, start + c)
         qb = q4[rows].transpose(0, 1).reshape(Hkv, c * r, D)  # the prompt's rows as one matmul per kv head
-        sp = torch.matmul(qb, prompt_k[b].transpose(1, 2)).view(Hkv, c, r, -1).transpose(0, 1) * scale  # (c, Hkv, r, P_b)
+        sp = (
+            torch.matmul(qb, prompt_k[b].transpose(1, 2)).view(Hkv, c, r, -1).transpose(0, 1) * scale
+        )  # (c, Hkv, r, P_b)
         w = torch.softmax(torch.cat([sp, own[rows]], dim=-1), dim=-1)
         P = sp.shape[-1]
         wp = w[..., :P].transpose(0, 1).reshape(Hkv, c * r, P)
-        out[rows] = torch.matmul(wp, prompt_v[b]).view(Hkv, c, r, D).transpose(0, 1) + torch.matmul(w[..., P:], sv[rows])
+        out[rows] = torch.matmul(wp, prompt_v[b]).view(Hkv, c, r, D).transpose(0, 1) + torch.matmul(
+            w[..., P:], sv[rows]
+        )
         start += c
     return out.reshape(R, 1, Hq * D)
 
@@ -136,7 +151,9 @@ class Decoder:
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.lm_head(self.inner.norm(h))
 
-    def qkv(self, i: int, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    def qkv(
+        self, i: int, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, ...]:
         """Layer i's normed input, queries, keys, values: h (N, L, H) -> (N, Hq|Hkv, L, D)."""
         attn = self.layers[i].self_attn
         x = self.layers[i].input_layernorm(h)
@@ -153,7 +170,9 @@ class Decoder:
         h = h + layer.self_attn.o_proj(attn_out)
         return h + layer.mlp(layer.post_attention_layernorm(h))
 
-    def self_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: int = 0) -> torch.Tensor:
+    def self_attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: int = 0
+    ) -> torch.Tensor:
         """Causal attention of L new positions per row: q (N, Hq, L, D), k/v (N, Hkv, past + L, D)
         -> (N, L, Hq*D); query i (position past + i) sees keys 0..past + i."""
         r = self.n_heads // self.n_kv

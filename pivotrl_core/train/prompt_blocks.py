@@ -89,8 +89,14 @@ class PromptPrefill:
     h_boundary: torch.Tensor | None
 
 
-def _run_block(dec: Decoder, layers: range, h: torch.Tensor, start: int,
-               past_k: list[list[torch.Tensor]], past_v: list[list[torch.Tensor]]) -> _Block:
+def _run_block(
+    dec: Decoder,
+    layers: range,
+    h: torch.Tensor,
+    start: int,
+    past_k: list[list[torch.Tensor]],
+    past_v: list[list[torch.Tensor]],
+) -> _Block:
     """Layers ``layers`` over one block: h (L, H) at positions start.. -> the block's keys/values and output."""
     L = h.shape[0]
     rope = dec.rope(h[None], torch.arange(start, start + L)[None])
@@ -107,15 +113,24 @@ def _run_block(dec: Decoder, layers: range, h: torch.Tensor, start: int,
     return _Block(ks, vs, x[0])
 
 
-def prefill(dec: Decoder, ids: Sequence[int], boundary: int = 0, frozen: BlockStore | None = None,
-            shared: BlockStore | None = None) -> PromptPrefill:
+def prefill(
+    dec: Decoder,
+    ids: Sequence[int],
+    boundary: int = 0,
+    frozen: BlockStore | None = None,
+    shared: BlockStore | None = None,
+) -> PromptPrefill:
     """Prefill one prompt block by block.
 
     Layers ``[0, boundary)`` read and fill ``frozen`` (valid only while those layers and the
     embeddings do not change), layers ``[boundary, L)`` read and fill ``shared``. Only full
     blocks are stored; the last, partial block is recomputed each time.
     """
-    ranges = [range(0, boundary), range(boundary, len(dec.layers))] if boundary > 0 else [range(0, len(dec.layers))]
+    ranges = (
+        [range(0, boundary), range(boundary, len(dec.layers))]
+        if boundary > 0
+        else [range(0, len(dec.layers))]
+    )
     stores = [frozen, shared] if boundary > 0 else [shared]
     ids = list(ids)
     k: list[list[torch.Tensor]] = [[] for _ in dec.layers]
@@ -133,7 +148,9 @@ def prefill(dec: Decoder, ids: Sequence[int], boundary: int = 0, frozen: BlockSt
             if block is None:
                 if h is None:  # only the bottom range starts from the embeddings
                     h = dec.embed(torch.tensor(ids[start:end]))
-                block = _run_block(dec, layers, h, start, k[layers.start : layers.stop], v[layers.start : layers.stop])
+                block = _run_block(
+                    dec, layers, h, start, k[layers.start : layers.stop], v[layers.start : layers.stop]
+                )
                 if store is not None and key is not None:
                     store.put(key, block)
             for n, i in enumerate(layers):

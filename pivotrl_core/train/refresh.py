@@ -42,7 +42,11 @@ class RefreshResult:
     applied: bool
 
     def to_metrics(self) -> dict[str, Any]:
-        return {"refresh_profiled": self.profiled, "refresh_kept": len(self.kept), "refresh_applied": self.applied}
+        return {
+            "refresh_profiled": self.profiled,
+            "refresh_kept": len(self.kept),
+            "refresh_applied": self.applied,
+        }
 
 
 class Refresher:

@@ -85,7 +85,11 @@ def rollout_prompt(candidate: Candidate) -> Prompt:
     from ..registry import get_registry
 
     registry = get_registry()
-    system = registry.domain(candidate.domain).system_prompt if candidate.domain in registry.names("domain") else None
+    system = (
+        registry.domain(candidate.domain).system_prompt
+        if candidate.domain in registry.names("domain")
+        else None
+    )
     return candidate_prompt(candidate, system)
 
 
@@ -97,7 +101,9 @@ def make_policy(model: Any, tokenizer: Any, max_prompt_tokens: int, device: str 
     return HFPolicy(base, tokenizer=tokenizer, device=device, max_prompt_tokens=max_prompt_tokens)
 
 
-def _pad_right(rows: Sequence[Sequence[Any]], value: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad_right(
+    rows: Sequence[Sequence[Any]], value: Any, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(1, max(len(r) for r in rows))
     out = torch.full((len(rows), width), value, dtype=dtype)
     mask = torch.zeros((len(rows), width), dtype=torch.float32)
@@ -111,19 +117,37 @@ def _pad_right(rows: Sequence[Sequence[Any]], value: Any, dtype: torch.dtype) ->
 def _completion(policy: Any, tokens: list[int], logps: list[float], reason: str) -> Completion:
     body = tokens[:-1] if reason == "stop" and tokens else tokens
     text = policy.tokenizer.decode(body, skip_special_tokens=False)
-    return Completion(text=text, message=parse_completion(text, policy.end_token), token_ids=tuple(tokens),
-                      logprobs=tuple(logps), finish_reason=reason)
+    return Completion(
+        text=text,
+        message=parse_completion(text, policy.end_token),
+        token_ids=tuple(tokens),
+        logprobs=tuple(logps),
+        finish_reason=reason,
+    )
 
 
-def _sample(policy: Any, model: Any, ids: list[tuple[int, ...]], n: int, sampling: SamplingParams,
-            boundary: int, frozen: BlockStore | None) -> list[SampledGroup]:
+def _sample(
+    policy: Any,
+    model: Any,
+    ids: list[tuple[int, ...]],
+    n: int,
+    sampling: SamplingParams,
+    boundary: int,
+    frozen: BlockStore | None,
+) -> list[SampledGroup]:
     if supports(model):
         return sample_shared(model, ids, n, sampling, policy.stop_ids, boundary=boundary, frozen=frozen)
     from ..policies.hf import ContextInfo
 
     rows = policy.sample_prepared([ContextInfo(i, len(i)) for i in ids], n, sampling)
-    return [SampledGroup([list(c.token_ids or ()) for c in r], [list(c.logprobs or ()) for c in r],
-                         [c.finish_reason for c in r]) for r in rows]
+    return [
+        SampledGroup(
+            [list(c.token_ids or ()) for c in r],
+            [list(c.logprobs or ()) for c in r],
+            [c.finish_reason for c in r],
+        )
+        for r in rows
+    ]
 
 
 def sample_groups(
@@ -147,18 +171,29 @@ def sample_groups(
     try:
         infos = [policy.prepare(rollout_prompt(c), sampling.max_new_tokens) for c in candidates]
         live = [i for i, info in enumerate(infos) if info.ids is not None]
-        sampled = _sample(policy, model, [infos[i].ids for i in live], group_size, sampling, boundary, frozen) if live else []
+        sampled = (
+            _sample(policy, model, [infos[i].ids for i in live], group_size, sampling, boundary, frozen)
+            if live
+            else []
+        )
     finally:
         model.train(was_training)
     out: list[GroupRollout | None] = [None] * len(candidates)
     pad = policy.tokenizer.pad_token_id or 0
     for i, s in zip(live, sampled, strict=True):
-        comps = [_completion(policy, t, lp, r) for t, lp, r in zip(s.tokens, s.logprobs, s.reasons, strict=True)]
+        comps = [
+            _completion(policy, t, lp, r) for t, lp, r in zip(s.tokens, s.logprobs, s.reasons, strict=True)
+        ]
         tokens, mask = _pad_right(s.tokens, pad, torch.long)
         old_logp, _ = _pad_right(s.logprobs, 0.0, torch.float32)
         out[i] = GroupRollout(
-            candidate=candidates[i], prompt_ids=torch.tensor(infos[i].ids, dtype=torch.long), completions=comps,
-            tokens=tokens, mask=mask, old_logp=old_logp, h_prompt=s.h_prompt,
+            candidate=candidates[i],
+            prompt_ids=torch.tensor(infos[i].ids, dtype=torch.long),
+            completions=comps,
+            tokens=tokens,
+            mask=mask,
+            old_logp=old_logp,
+            h_prompt=s.h_prompt,
             h_comp=s.h_comp[:, : tokens.shape[1]] if s.h_comp is not None else None,
         )
     return out
@@ -167,7 +202,9 @@ def sample_groups(
 class Verifiers:
     """Verifier per domain, built once: ``override`` (a registered name) or the domain's default."""
 
-    def __init__(self, domain: str | None = None, override: str | None = None, options: dict | None = None) -> None:
+    def __init__(
+        self, domain: str | None = None, override: str | None = None, options: dict | None = None
+    ) -> None:
         from ..registry import get_registry
 
         self.registry = get_registry()

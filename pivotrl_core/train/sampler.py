@@ -98,8 +98,15 @@ def sample_shared(
                 h_comp[rows, t] = x[:, 0]
             q, k, v = dec.qkv(i, x, rope)
             own_k[i][:, :, t], own_v[i][:, :, t] = k[:, :, 0], v[:, :, 0]
-            attn = grouped_prefix_attention(q, prompt_k[i], prompt_v[i], counts, own_k[i][:, :, : t + 1],
-                                            own_v[i][:, :, : t + 1], dec.scale)
+            attn = grouped_prefix_attention(
+                q,
+                prompt_k[i],
+                prompt_v[i],
+                counts,
+                own_k[i][:, :, : t + 1],
+                own_v[i][:, :, : t + 1],
+                dec.scale,
+            )
             x = dec.finish(i, x, attn)
         logits = dec.logits(x[:, -1]).float()
         pos = pos + 1
@@ -108,18 +115,25 @@ def sample_shared(
 
 
 def _groups(
-    n_prompts: int, n: int, tokens: list[list[int]], logps: list[list[float]],
-    stops: torch.Tensor, hb: list[torch.Tensor] | None, h_comp: torch.Tensor | None,
+    n_prompts: int,
+    n: int,
+    tokens: list[list[int]],
+    logps: list[list[float]],
+    stops: torch.Tensor,
+    hb: list[torch.Tensor] | None,
+    h_comp: torch.Tensor | None,
 ) -> list[SampledGroup]:
     stop_set = set(stops.tolist())
     out = []
     for b in range(n_prompts):
         rows = range(b * n, (b + 1) * n)
-        out.append(SampledGroup(
-            tokens=[tokens[r] for r in rows],
-            logprobs=[logps[r] for r in rows],
-            reasons=["stop" if tokens[r] and tokens[r][-1] in stop_set else "length" for r in rows],
-            h_prompt=hb[b] if hb is not None else None,
-            h_comp=h_comp[b * n : (b + 1) * n].clone() if h_comp is not None else None,
-        ))
+        out.append(
+            SampledGroup(
+                tokens=[tokens[r] for r in rows],
+                logprobs=[logps[r] for r in rows],
+                reasons=["stop" if tokens[r] and tokens[r][-1] in stop_set else "length" for r in rows],
+                h_prompt=hb[b] if hb is not None else None,
+                h_comp=h_comp[b * n : (b + 1) * n].clone() if h_comp is not None else None,
+            )
+        )
     return out

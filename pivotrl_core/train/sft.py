@@ -57,7 +57,9 @@ def _encode(tok: Any, text: str) -> list[int]:
     return list(tok(text, add_special_tokens=False)["input_ids"])
 
 
-def _turn_example(tok: Any, messages: Sequence[Message], tools: Sequence[dict], action: Message, max_len: int) -> SFTExample | None:
+def _turn_example(
+    tok: Any, messages: Sequence[Message], tools: Sequence[dict], action: Message, max_len: int
+) -> SFTExample | None:
     target = _encode(tok, render_action(action) + end_of_turn(tok))
     fitted = fit_to_context(tok, messages, tools, max(1, max_len - len(target)))
     if fitted is None:
@@ -91,7 +93,9 @@ def _packed_example(tok: Any, traj: Trajectory, max_len: int) -> SFTExample | No
     return SFTExample(tuple(ids), tuple(mask)) if ids else None
 
 
-def build_examples(tok: Any, items: Sequence[Trajectory | Candidate], pack: str, max_len: int) -> tuple[list[SFTExample], int]:
+def build_examples(
+    tok: Any, items: Sequence[Trajectory | Candidate], pack: str, max_len: int
+) -> tuple[list[SFTExample], int]:
     """Tokenised examples and the number of turns dropped because they cannot fit ``max_len``."""
     out: list[SFTExample] = []
     dropped = 0
@@ -159,7 +163,9 @@ def sft_loss_sum(model: Any, ids: torch.Tensor, attn: torch.Tensor, tgt: torch.T
     return torch.nn.functional.cross_entropy(logits, ids[:, 1:][sel], reduction="sum")
 
 
-def _sft_step(model: Any, optimizer: torch.optim.Optimizer, batch: list[SFTExample], cfg: SFTConfig, pad_id: int) -> dict[str, float]:
+def _sft_step(
+    model: Any, optimizer: torch.optim.Optimizer, batch: list[SFTExample], cfg: SFTConfig, pad_id: int
+) -> dict[str, float]:
     n_target = sum(e.n_target for e in batch)
     optimizer.zero_grad(set_to_none=True)
     total = 0.0
@@ -175,8 +181,12 @@ def _sft_step(model: Any, optimizer: torch.optim.Optimizer, batch: list[SFTExamp
     params = list(trainable_parameters(model).values())
     norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
     optimizer.step()
-    return {"loss": total, "grad_norm": float(norm), "target_tokens": n_target,
-            "seq_tokens": sum(len(e.ids) for e in batch)}
+    return {
+        "loss": total,
+        "grad_norm": float(norm),
+        "target_tokens": n_target,
+        "seq_tokens": sum(len(e.ids) for e in batch),
+    }
 
 
 def _start(cfg: SFTConfig, inputs: Sequence[str | Path], out: Path, resume: bool) -> dict[str, Any]:
@@ -191,8 +201,10 @@ def _start(cfg: SFTConfig, inputs: Sequence[str | Path], out: Path, resume: bool
     saved = json.loads((out / "config.json").read_text())["sft"]
     changed = sorted(k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k) != v)
     if changed:
-        raise ConfigError(f"--resume with a different config: {', '.join(changed)} changed; resume with the "
-                          f"saved config ({out / 'config.json'})")
+        raise ConfigError(
+            f"--resume with a different config: {', '.join(changed)} changed; resume with the "
+            f"saved config ({out / 'config.json'})"
+        )
     return header
 
 
@@ -230,16 +242,32 @@ def train_sft(
             for step in range(start + 1, steps + 1):
                 t0 = time.perf_counter()
                 batch = [examples[int(i)] for i in sampler.next_batch(min(cfg.batch_size, len(examples)))]
-                row = {"step": step, "lr": set_lr(optimizer, cfg, step), **_sft_step(model, optimizer, batch, cfg, pad)}
+                row = {
+                    "step": step,
+                    "lr": set_lr(optimizer, cfg, step),
+                    **_sft_step(model, optimizer, batch, cfg, pad),
+                }
                 dt = time.perf_counter() - t0
                 wall += dt
-                row.update(epoch=sampler.epoch, examples=len(examples), dropped_turns=dropped, step_time=dt,
-                           tokens_per_s=row["seq_tokens"] / max(dt, 1e-9), wall_time=wall)
+                row.update(
+                    epoch=sampler.epoch,
+                    examples=len(examples),
+                    dropped_turns=dropped,
+                    step_time=dt,
+                    tokens_per_s=row["seq_tokens"] / max(dt, 1e-9),
+                    wall_time=wall,
+                )
                 logger.log(row)
                 if step % cfg.save_every == 0 or step == steps:
-                    save_checkpoint(out, step, model, optimizer,
-                                    {"sampler": sampler.state_dict(), "wall_time": wall}, header,
-                                    keep=cfg.keep_checkpoints)
+                    save_checkpoint(
+                        out,
+                        step,
+                        model,
+                        optimizer,
+                        {"sampler": sampler.state_dict(), "wall_time": wall},
+                        header,
+                        keep=cfg.keep_checkpoints,
+                    )
                 advance(row)
                 if on_step_end is not None:
                     on_step_end(step, row)

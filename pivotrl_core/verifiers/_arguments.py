@@ -63,7 +63,9 @@ def compare_str(node: tuple, actual: str, threshold: float) -> str | None:
     return None if common / (total + n) >= threshold else "value_different"
 
 
-def compare_arguments(node: tuple, actual: Any, threshold: float, tol: float, strict_types: bool = True) -> str | None:
+def compare_arguments(
+    node: tuple, actual: Any, threshold: float, tol: float, strict_types: bool = True
+) -> str | None:
     """Compare ``actual`` with a compiled expected value; ``None`` = match, else a category code."""
     tag, typ = node[0], node[1]
     if not isinstance(actual, typ):
@@ -139,7 +141,9 @@ class CompiledCall:
     name: str
     node: Any
     value: Any = None
-    plain: bool = False  # no numbers or booleans anywhere: ``==`` implies a match (see ToolCallVerifier._compare_call)
+    plain: bool = (
+        False  # no numbers or booleans anywhere: ``==`` implies a match (see ToolCallVerifier._compare_call)
+    )
     long_strings: bool = False  # some string has two or more words
 
 

@@ -36,7 +36,9 @@ def unit_interval(verifier: str, option: str, value: Any) -> float:
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"verifier '{verifier}': option '{option}' must be a number in [0, 1], got {value!r}") from None
+        raise ConfigError(
+            f"verifier '{verifier}': option '{option}' must be a number in [0, 1], got {value!r}"
+        ) from None
     if not 0.0 <= x <= 1.0:
         raise ConfigError(f"verifier '{verifier}': option '{option}' must be in [0, 1], got {x}")
     return x

@@ -72,23 +72,35 @@ class Step:
 
 def _steps(combinator: str, specs: Any) -> tuple[Step, ...]:
     if not isinstance(specs, Sequence) or isinstance(specs, str) or not specs:
-        raise ConfigError(f"verifier '{combinator}' needs 'steps': a non-empty list of verifier names or tables")
+        raise ConfigError(
+            f"verifier '{combinator}' needs 'steps': a non-empty list of verifier names or tables"
+        )
     steps = []
     for i, spec in enumerate(specs):
         verifier = verifier_from_spec(spec)
         control = spec if isinstance(spec, Mapping) else {}
         role = getattr(verifier, "cascade_role", "decide")
-        stop_on = choice(combinator, f"steps[{i}].stop_on", control.get("stop_on", _ROLE_STOP.get(role, "any")), STOP_ON)
+        stop_on = choice(
+            combinator, f"steps[{i}].stop_on", control.get("stop_on", _ROLE_STOP.get(role, "any")), STOP_ON
+        )
         weight = control.get("weight", 1.0)
         if not isinstance(weight, (int, float)) or weight < 0:
-            raise ConfigError(f"verifier '{combinator}': steps[{i}].weight must be a number >= 0, got {weight!r}")
+            raise ConfigError(
+                f"verifier '{combinator}': steps[{i}].weight must be a number >= 0, got {weight!r}"
+            )
         label = str(control.get("label") or f"{i}:{verifier.name}")
         steps.append(Step(verifier, label, stop_on, float(weight)))
     return tuple(steps)
 
 
 def _summary(step: Step, v: Verdict) -> dict[str, Any]:
-    return {"step": step.label, "score": v.reward, "passed": None if v.errored else v.passed, "reason": v.reason, "error": v.error}
+    return {
+        "step": step.label,
+        "score": v.reward,
+        "passed": None if v.errored else v.passed,
+        "reason": v.reason,
+        "error": v.error,
+    }
 
 
 class _Combinator(Verifier):
@@ -116,7 +128,10 @@ class _Combinator(Verifier):
         return max((s.verifier.cost for s in self.steps), key=_COSTS.index)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "steps": [{"label": s.label, **s.verifier.describe()} for s in self.steps]}
+        return {
+            **super().describe(),
+            "steps": [{"label": s.label, **s.verifier.describe()} for s in self.steps],
+        }
 
     def _errored(self, trace: list[dict[str, Any]], step: Step, v: Verdict) -> Verdict:
         return Verdict.from_error(f"step {step.label}: {v.error}", steps=trace)
@@ -186,7 +201,9 @@ class AllVerifier(_Combinator):
                 return Verdict.fail(f"{step.label}: {v.reason}", score=v.score, steps=trace)
         fails = [t for t in trace if t["passed"] is False]
         if fails:
-            return Verdict.fail(f"{fails[0]['step']}: {fails[0]['reason']}", score=min(t["score"] for t in fails), steps=trace)
+            return Verdict.fail(
+                f"{fails[0]['step']}: {fails[0]['reason']}", score=min(t["score"] for t in fails), steps=trace
+            )
         if first_error:
             return self._errored(trace, *first_error)
         return Verdict.ok("every step passed", score=min(t["score"] for t in trace), steps=trace)

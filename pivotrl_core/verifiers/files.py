@@ -103,7 +103,9 @@ def read_candidates(path: str | Path, domain: str | None = None) -> dict[str, Ca
     return out
 
 
-def read_actions(path: str | Path, candidates: Mapping[str, Candidate]) -> Iterator[tuple[int, Candidate, Message]]:
+def read_actions(
+    path: str | Path, candidates: Mapping[str, Candidate]
+) -> Iterator[tuple[int, Candidate, Message]]:
     """``(line, candidate, action)`` per row; an unknown candidate id is an input error."""
     for index, (line, row) in enumerate(iter_jsonl(path)):
         try:
@@ -111,7 +113,12 @@ def read_actions(path: str | Path, candidates: Mapping[str, Candidate]) -> Itera
         except InputError as e:
             raise e.located(path, line) from None
         if cid not in candidates:
-            raise InputError(f"no candidate with id {cid!r} in the candidates file", path=path, line=line, field="candidate_id")
+            raise InputError(
+                f"no candidate with id {cid!r} in the candidates file",
+                path=path,
+                line=line,
+                field="candidate_id",
+            )
         yield line, candidates[cid], action
 
 
@@ -185,7 +192,16 @@ def _verify_chunk(chunk: list[_Row], writer: ResumableWriter, summary: VerifySum
         groups.setdefault(id(row[3]), (row[3], []))[1].append(i)
     verdicts: dict[int, Verdict] = {}
     for verifier, idx in groups.values():
-        verdicts.update(zip(idx, verifier.verify_batch([(chunk[i][1], chunk[i][2]) for i in idx]), strict=True))
+        verdicts.update(
+            zip(idx, verifier.verify_batch([(chunk[i][1], chunk[i][2]) for i in idx]), strict=True)
+        )
     for i, (line, cand, _, verifier) in enumerate(chunk):
         summary.add(verdicts[i])
-        writer.write({"action_line": line, "candidate_id": cand.id, "verifier": verifier.name, "verdict": verdicts[i].to_dict()})
+        writer.write(
+            {
+                "action_line": line,
+                "candidate_id": cand.id,
+                "verifier": verifier.name,
+                "verdict": verdicts[i].to_dict(),
+            }
+        )

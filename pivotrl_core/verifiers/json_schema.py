@@ -53,11 +53,15 @@ def _load_schema(value: Any) -> dict[str, Any] | None:
         return dict(value) if value is not None else None
     path = Path(str(value))
     if not path.is_file():
-        raise ConfigError(f"verifier 'json_schema': schema must be an object or a JSON file path; {path} does not exist")
+        raise ConfigError(
+            f"verifier 'json_schema': schema must be an object or a JSON file path; {path} does not exist"
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ConfigError(f"verifier 'json_schema': {path} is not valid JSON ({e.msg}, line {e.lineno})") from None
+        raise ConfigError(
+            f"verifier 'json_schema': {path} is not valid JSON ({e.msg}, line {e.lineno})"
+        ) from None
 
 
 class JsonSchemaVerifier(Verifier):
@@ -89,7 +93,9 @@ class JsonSchemaVerifier(Verifier):
             try:
                 self._validator(self.schema)
             except SchemaError as e:
-                raise ConfigError(f"verifier 'json_schema': the configured schema is invalid: {e.message}") from None
+                raise ConfigError(
+                    f"verifier 'json_schema': the configured schema is invalid: {e.message}"
+                ) from None
 
     def _validator(self, schema: Mapping[str, Any]) -> Validator:
         return self._by_identity.get(schema, self._validator_by_content)
@@ -155,6 +161,10 @@ class JsonSchemaVerifier(Verifier):
         try:
             value = json.loads(text)
         except json.JSONDecodeError as e:
-            return Verdict.fail(f"the message is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})")
+            return Verdict.fail(
+                f"the message is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+            )
         assert self.schema is not None
-        return self._check(self.schema, value, "the message's JSON") or Verdict.ok("the message matches the schema")
+        return self._check(self.schema, value, "the message's JSON") or Verdict.ok(
+            "the message matches the schema"
+        )

@@ -154,9 +154,18 @@ class LLMJudgeVerifier(Verifier):
         o = resolve_options(self.name, options, self.DEFAULTS)
         self.model = o["model"] or os.environ.get("PIVOTRL_JUDGE_MODEL")
         if not self.model:
-            raise ConfigError("verifier 'llm_judge' needs a model: pass model=NAME or set PIVOTRL_JUDGE_MODEL")
-        self.base_url = o["base_url"] or os.environ.get("PIVOTRL_JUDGE_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
-        self.api_key = o["api_key"] or os.environ.get("PIVOTRL_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+            raise ConfigError(
+                "verifier 'llm_judge' needs a model: pass model=NAME or set PIVOTRL_JUDGE_MODEL"
+            )
+        self.base_url = (
+            o["base_url"] or os.environ.get("PIVOTRL_JUDGE_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+        )
+        self.api_key = (
+            o["api_key"]
+            or os.environ.get("PIVOTRL_JUDGE_API_KEY")
+            or os.environ.get("OPENAI_API_KEY")
+            or "EMPTY"
+        )
         self.rubric = self._load_rubric(o["rubric"], o["rubric_file"])
         self.system_prompt = o["system_prompt"]
         self.yes, self.no = str(o["yes_label"]), str(o["no_label"])
@@ -192,7 +201,9 @@ class LLMJudgeVerifier(Verifier):
         rubric = rubric or DEFAULT_RUBRIC
         missing = [p for p in ("{action_a}", "{action_b}") if p not in rubric]
         if missing:
-            raise ConfigError(f"verifier 'llm_judge': the rubric template must contain {' and '.join(missing)}")
+            raise ConfigError(
+                f"verifier 'llm_judge': the rubric template must contain {' and '.join(missing)}"
+            )
         return rubric
 
     def describe(self) -> dict[str, Any]:
@@ -213,7 +224,9 @@ class LLMJudgeVerifier(Verifier):
             "no": self.no,
             "nonce": nonce,
         }
-        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.rubric)  # one pass: data is never re-expanded
+        return _PLACEHOLDER.sub(
+            lambda m: values[m.group(1)], self.rubric
+        )  # one pass: data is never re-expanded
 
     # -- transport ------------------------------------------------------------------------
     def _get_client(self) -> Any:
@@ -298,7 +311,9 @@ class LLMJudgeVerifier(Verifier):
                     continue  # a torn last line from a crash: ignore it
 
     # -- verification ---------------------------------------------------------------------
-    def _decide(self, candidate: Candidate, first: Message, second: Message, log: list[dict[str, Any]]) -> bool | None:
+    def _decide(
+        self, candidate: Candidate, first: Message, second: Message, log: list[dict[str, Any]]
+    ) -> bool | None:
         answer, attempts = self.ask(self.build_prompt(candidate, first, second))
         decision = parse_answer(answer, self.yes, self.no)
         log.append({"answer": answer[-200:], "attempts": attempts, "cached": attempts == 0})

@@ -31,7 +31,14 @@ from .base import Verifier
 
 __all__ = ["CHECKS", "CheckResult", "QAReport", "qa_actions", "run_qa"]
 
-CHECKS = ("expected passes", "empty fails", "garbage fails", "repeatable", "message garbage", "argument garbage")
+CHECKS = (
+    "expected passes",
+    "empty fails",
+    "garbage fails",
+    "repeatable",
+    "message garbage",
+    "argument garbage",
+)
 _WARNING_CHECKS = {"message garbage", "argument garbage"}
 _SYLLABLES = ("zor", "plik", "vam", "quex", "dru", "fen", "gla", "tiz", "mub", "yor", "kest", "wub")
 
@@ -98,7 +105,9 @@ class QAReport:
             "n_candidates": self.n_candidates,
             "repeats": self.repeats,
             "ok": self.ok,
-            "table": [dict(zip(("check", "severity", "ok", "bad"), row, strict=True)) for row in self.table()],
+            "table": [
+                dict(zip(("check", "severity", "ok", "bad"), row, strict=True)) for row in self.table()
+            ],
             "problems": [r.__dict__ for r in self.violations + self.warnings],
         }
 
@@ -136,9 +145,13 @@ def qa_actions(candidate: Candidate) -> list[tuple[str, Message, bool]]:
     if expected.tool_calls:
         actions.append(("garbage fails", text, False))
         calls = tuple(
-            ToolCall(c.name, _scramble(c.arguments, rng)) for c in expected.tool_calls if c.arguments is not None
+            ToolCall(c.name, _scramble(c.arguments, rng))
+            for c in expected.tool_calls
+            if c.arguments is not None
         )
-        if calls and any(c.arguments != e.arguments for c, e in zip(calls, expected.tool_calls, strict=False)):
+        if calls and any(
+            c.arguments != e.arguments for c, e in zip(calls, expected.tool_calls, strict=False)
+        ):
             actions.append(("argument garbage", Message("assistant", tool_calls=calls), False))
     else:
         actions.append(("message garbage", text, False))
@@ -179,7 +192,9 @@ def run_qa(
         pairs = [(candidate, a) for _, a, _ in actions for _ in range(repeats)]
         verdicts = verifier.verify_batch(pairs)
         for i, (check, _, want) in enumerate(actions):
-            report.results.extend(_judge(candidate.id, check, want, verdicts[i * repeats : (i + 1) * repeats]))
+            report.results.extend(
+                _judge(candidate.id, check, want, verdicts[i * repeats : (i + 1) * repeats])
+            )
         if progress is not None:
             progress(1)
     return report

@@ -133,11 +133,15 @@ class SandboxExecVerifier(Verifier):
         compare = (o["compare"],) if isinstance(o["compare"], str) else tuple(o["compare"])
         bad = [f for f in compare if f not in FIELDS]
         if bad or not compare:
-            raise ConfigError(f"verifier 'sandbox_exec': compare must list some of {', '.join(FIELDS)}, got {compare!r}")
+            raise ConfigError(
+                f"verifier 'sandbox_exec': compare must list some of {', '.join(FIELDS)}, got {compare!r}"
+            )
         self.compare = compare
         self.normalize = choice(self.name, "normalize", o["normalize"], NORMALIZE)
         self.masks = tuple(re.compile(p) for p in ([o["mask"]] if isinstance(o["mask"], str) else o["mask"]))
-        self.ignore_paths = tuple([o["ignore_paths"]] if isinstance(o["ignore_paths"], str) else o["ignore_paths"])
+        self.ignore_paths = tuple(
+            [o["ignore_paths"]] if isinstance(o["ignore_paths"], str) else o["ignore_paths"]
+        )
         if not callable(o["commands"]):
             choice(self.name, "commands", o["commands"], tuple(COMMANDS))
         self.commands = o["commands"]
@@ -156,7 +160,12 @@ class SandboxExecVerifier(Verifier):
         self._lock = threading.Lock()
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "backend": self.backend, "compare": list(self.compare), "normalize": self.normalize}
+        return {
+            **super().describe(),
+            "backend": self.backend,
+            "compare": list(self.compare),
+            "normalize": self.normalize,
+        }
 
     def state_of(self, candidate: Candidate) -> SandboxState | None:
         """The candidate's state: the ``state`` callable's, else ``metadata[state_key]``, else None."""
@@ -175,7 +184,9 @@ class SandboxExecVerifier(Verifier):
             for i, cmd in enumerate(state.setup):
                 res = box.run(cmd)
                 if not res.ok:
-                    raise SandboxError(f"setup command {i} failed (exit {res.exit_code}): {res.stderr.strip()[-300:]}")
+                    raise SandboxError(
+                        f"setup command {i} failed (exit {res.exit_code}): {res.stderr.strip()[-300:]}"
+                    )
             res = box.run(script)
             tree = box.read_files()
         finally:
@@ -214,7 +225,9 @@ class SandboxExecVerifier(Verifier):
     def verify(self, candidate: Candidate, action: Message) -> Verdict:
         state = self.state_of(candidate)
         if state is None:
-            raise SandboxError(f"candidate {candidate.id} records no sandbox state (metadata.{self.state_key})")
+            raise SandboxError(
+                f"candidate {candidate.id} records no sandbox state (metadata.{self.state_key})"
+            )
         expected_script = action_script(candidate.expected, self.commands)
         if expected_script is None:
             raise SandboxError("the demonstrated action contains no shell command")

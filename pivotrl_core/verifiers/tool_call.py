@@ -83,6 +83,7 @@ _ALIASES = {  # NeMo Gym's config names -> ours
     "parallel_tool_call_reward_mode": "parallel_mode",
 }
 
+
 class _ReadOnlyDict(dict):
     """Details of an interned verdict: shared between calls, so it refuses changes."""
 
@@ -124,7 +125,9 @@ class ToolCallVerifier(Verifier):
         self.message_policy = choice(self.name, "message_policy", o["message_policy"], MESSAGE_POLICIES)
         mt = o["message_threshold"]
         default_mt = {"any": 0.0, "overlap": 0.1, "fuzzy": 0.6}[self.message_policy]
-        self.message_threshold = default_mt if mt is None else unit_interval(self.name, "message_threshold", mt)
+        self.message_threshold = (
+            default_mt if mt is None else unit_interval(self.name, "message_threshold", mt)
+        )
         self.parallel_rewarding = bool(o["parallel_rewarding"])
         self.allow_subset = bool(o["allow_subset"])
         self.allow_superset = bool(o["allow_superset"])
@@ -213,9 +216,15 @@ class ToolCallVerifier(Verifier):
                 return "arguments_decode_error"
         # Fast path: without numbers/booleans (where == ignores int/float/bool types) equal values
         # match, unless an identical long string is held to a threshold above 0.5.
-        if expected.plain and (self.threshold <= 0.5 or not expected.long_strings) and value == expected.value:
+        if (
+            expected.plain
+            and (self.threshold <= 0.5 or not expected.long_strings)
+            and value == expected.value
+        ):
             return None
-        return compare_arguments(expected.node, value, self.threshold, self.float_tolerance, self.strict_types)
+        return compare_arguments(
+            expected.node, value, self.threshold, self.float_tolerance, self.strict_types
+        )
 
     def _compare_calls(self, expected: Sequence[CompiledCall], actual: Sequence[ToolCall]) -> Verdict:
         n_exp, n_act = len(expected), len(actual)
@@ -249,7 +258,9 @@ class ToolCallVerifier(Verifier):
         matched = maximum_matching(options)
         score = self._score(len(matched), n_exp, n_act)
         if score == 1.0:
-            return self._counted(score, "tool_call_match" if n_exp == 1 else "batch_match", len(matched), n_exp, n_act)
+            return self._counted(
+                score, "tool_call_match" if n_exp == 1 else "batch_match", len(matched), n_exp, n_act
+            )
         used = set(matched.values())
         missing = [e for e in range(n_exp) if e not in used]
         category = "batch_length_different" if not missing or len(matched) == n_act else why[missing[0]]
@@ -269,4 +280,3 @@ class ToolCallVerifier(Verifier):
         if self.parallel_mode == "fractional":
             return matched / required if required else 0.0
         return 1.0 if matched == required else 0.0
-

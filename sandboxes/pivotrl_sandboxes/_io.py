@@ -84,7 +84,13 @@ def pack_files(files: Mapping[str, str | bytes], uid: int = 1000, gid: int = 100
                 if d not in dirs:
                     dirs.add(d)
                     info = tarfile.TarInfo(d)
-                    info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, 0o755, uid, gid, now
+                    info.type, info.mode, info.uid, info.gid, info.mtime = (
+                        tarfile.DIRTYPE,
+                        0o755,
+                        uid,
+                        gid,
+                        now,
+                    )
                     tar.addfile(info)
             info = tarfile.TarInfo(path)
             info.size, info.mode, info.uid, info.gid, info.mtime = len(data), _mode(data), uid, gid, now
@@ -125,4 +131,3 @@ def _unpack(blob: bytes, limit: int) -> dict[str, bytes]:
                     raise ValueError(f"work dir holds more than {limit} bytes")
                 out[name] = data
     return out
-

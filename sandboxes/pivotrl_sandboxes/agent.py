@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = ["AGENT_SOURCE", "AgentClient", "AgentLost", "agent_for", "agent_reset", "drop_agent"]
 
-AGENT_SOURCE = r'''
+AGENT_SOURCE = r"""
 import base64, json, os, selectors, shutil, signal, subprocess, sys, time
 
 ME = os.getpid()
@@ -139,7 +139,7 @@ for line in sys.stdin:
             answer({"ok": True, "pid": ME})
     except Exception as e:
         answer({"error": type(e).__name__ + ": " + str(e)})
-'''
+"""
 
 
 class AgentLost(Exception):
@@ -155,7 +155,9 @@ class AgentClient:
         api = docker_client().api
         self.cid = cid
         try:
-            ex = api.exec_create(cid, ["python3", "-u", "-I", "-c", AGENT_SOURCE], stdin=True, user=user, workdir=workdir)
+            ex = api.exec_create(
+                cid, ["python3", "-u", "-I", "-c", AGENT_SOURCE], stdin=True, user=user, workdir=workdir
+            )
             sock = api.exec_start(ex["Id"], socket=True)
         except Exception as e:  # noqa: BLE001
             raise AgentLost(f"cannot start the executor: {e}") from e

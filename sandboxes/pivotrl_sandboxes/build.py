@@ -123,7 +123,9 @@ def build_rootfs(recipe: Recipe | None = None, log: Log = print, force: bool = F
             log(f"rootfs up to date: {target}")
             return target
         if os.geteuid() != 0:
-            raise ConfigError("building the rootfs runs debootstrap, which needs root: run `sudo pivotrl sandbox build`")
+            raise ConfigError(
+                "building the rootfs runs debootstrap, which needs root: run `sudo pivotrl sandbox build`"
+            )
         if shutil.which("debootstrap") is None:
             raise ConfigError("debootstrap is not installed: `apt-get install debootstrap`")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,9 @@ def build_rootfs(recipe: Recipe | None = None, log: Log = print, force: bool = F
             "debootstrap", f"--variant={recipe.variant}", f"--include={','.join(recipe.include)}",
             recipe.suite, str(partial), recipe.mirror,
         ]  # fmt: skip
-        log(f"debootstrap {recipe.suite} ({recipe.variant}, +{','.join(recipe.include)}) from {recipe.mirror}")
+        log(
+            f"debootstrap {recipe.suite} ({recipe.variant}, +{','.join(recipe.include)}) from {recipe.mirror}"
+        )
         start = time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:

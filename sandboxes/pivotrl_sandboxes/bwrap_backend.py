@@ -38,7 +38,9 @@ __all__ = ["BwrapSandbox", "cleanup_state_dir", "reap_state_dirs"]
 GRACE_S = 2.0
 HOST_UID = 65534  # "nobody": the host uid sandboxes run as when we are root
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ENTER_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"'
+ENTER_CGROUPS = (
+    'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"'
+)
 ETC_FILES = {
     "passwd": "root:x:0:0:root:/root:/bin/bash\nsandbox:x:1000:1000:sandbox:/tmp:/bin/bash\n",
     "group": "root:x:0:\nsandbox:x:1000:\n",
@@ -182,7 +184,9 @@ class BwrapSandbox:
         self._uid = HOST_UID if _is_root() and shutil.which("setpriv") else os.geteuid()
         self.rootfs = Path(rootfs) if rootfs else (None if rootfs == "" else _default_rootfs(self._uid))
         if self.rootfs is not None and not (self.rootfs / "usr").is_dir():
-            raise SandboxError(f"bwrap rootfs {self.rootfs} is not a root file system (run `pivotrl sandbox build`)")
+            raise SandboxError(
+                f"bwrap rootfs {self.rootfs} is not a root file system (run `pivotrl sandbox build`)"
+            )
         self._dir = _session_dir() / f"sbx-{uuid.uuid4().hex[:10]}"
         self._dir.mkdir(mode=0o755)
         self._meta: dict[str, list[str]] = {"mounts": [], "cgroups": []}
@@ -206,7 +210,9 @@ class BwrapSandbox:
             path.mkdir(mode=0o700)
             if _is_root():  # a size-limited tmpfs; where mounting is not allowed, RLIMIT_FSIZE remains
                 opts = f"size={size}m,uid={self._uid},gid={self._uid},mode=0700"
-                done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True)
+                done = subprocess.run(
+                    ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True
+                )
                 if done.returncode == 0:
                     self._meta["mounts"].append(str(path))
                 else:
@@ -247,7 +253,14 @@ class BwrapSandbox:
 
     def _bwrap_argv(self, command: list[str]) -> list[str]:
         spec = self.spec
-        argv = ["bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--clearenv"]
+        argv = [
+            "bwrap",
+            "--unshare-all",
+            "--unshare-user",
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+        ]
         argv += _root_binds(self.rootfs, self._dir.parent / "etc")
         argv += ["--proc", "/proc", "--dev", "/dev"]
         argv += ["--bind", str(self._dir / "work"), spec.workdir, "--bind", str(self._dir / "tmp"), "/tmp"]
@@ -266,7 +279,10 @@ class BwrapSandbox:
             f"--fsize={spec.disk_mb << 20}",
         ]  # fmt: skip
         if self._cg is None:
-            argv += [f"--as={(spec.memory_mb + 64) << 20}", f"--nproc={spec.pids + _user_processes(self._uid)}"]
+            argv += [
+                f"--as={(spec.memory_mb + 64) << 20}",
+                f"--nproc={spec.pids + _user_processes(self._uid)}",
+            ]
         return argv
 
     def _spawn(
@@ -313,7 +329,9 @@ class BwrapSandbox:
         for r in readers:
             r.join(GRACE_S)
         if status.raw() != b"up" and not overran:
-            raise SandboxError(f"bwrap could not set up the sandbox (exit {code}): {err.text().strip()[-300:]}")
+            raise SandboxError(
+                f"bwrap could not set up the sandbox (exit {code}): {err.text().strip()[-300:]}"
+            )
         return code, out, err, overran, time.monotonic() - start
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
@@ -337,16 +355,24 @@ class BwrapSandbox:
     def write_files(self, files: Mapping[str, str | bytes]) -> None:
         self._check_open()
         blob = pack_files(files)
-        code, _, err, _, _ = self._spawn(["tar", "-x", "--no-same-owner", "-C", self.spec.workdir, "-f", "-"], 30, blob)
+        code, _, err, _, _ = self._spawn(
+            ["tar", "-x", "--no-same-owner", "-C", self.spec.workdir, "-f", "-"], 30, blob
+        )
         if code != 0:
-            raise SandboxError(f"writing files into the sandbox failed (tar exit {code}): {err.text().strip()[:300]}")
+            raise SandboxError(
+                f"writing files into the sandbox failed (tar exit {code}): {err.text().strip()[:300]}"
+            )
 
     def read_files(self) -> dict[str, bytes]:
         self._check_open()
         tar_limit = (self.spec.disk_mb << 20) + (1 << 20)  # the whole work dir fits, plus tar headers
-        code, out, err, _, _ = self._spawn(["tar", "-C", self.spec.workdir, "-cf", "-", "."], 30, limit=tar_limit)
+        code, out, err, _, _ = self._spawn(
+            ["tar", "-C", self.spec.workdir, "-cf", "-", "."], 30, limit=tar_limit
+        )
         if code != 0:
-            raise SandboxError(f"reading the sandbox work dir failed (tar exit {code}): {err.text().strip()[:300]}")
+            raise SandboxError(
+                f"reading the sandbox work dir failed (tar exit {code}): {err.text().strip()[:300]}"
+            )
         return unpack_files(out.raw(), limit=self.spec.disk_mb << 20)
 
     def close(self) -> None:

@@ -24,7 +24,9 @@ def sandbox_group() -> None:
 @click.option("--suite", default="bookworm", show_default=True, help="Debian suite for debootstrap.")
 @click.option("--mirror", default="http://deb.debian.org/debian", show_default=True, help="Debian mirror.")
 @click.option("--image", default=SandboxSpec().image, show_default=True, help="Name of the final image.")
-@click.option("--rootfs-only", is_flag=True, help="Only build the rootfs (for bwrap; no Docker engine needed).")
+@click.option(
+    "--rootfs-only", is_flag=True, help="Only build the rootfs (for bwrap; no Docker engine needed)."
+)
 def build_command(force: bool, suite: str, mirror: str, image: str, rootfs_only: bool) -> None:
     """Build the sandbox image offline: debootstrap rootfs -> docker import -> local build.
 

@@ -41,8 +41,9 @@ def reset_script(workdir: str) -> str:
     """Kill the user's processes, then empty the work dir and /tmp; exit 0 only when clean."""
     return (
         f"{KILL_ALL}; chmod -R u+rwX {workdir} /tmp 2>/dev/null;"
-        f" find {workdir} /tmp -mindepth 1 -delete 2>/dev/null; [ -z \"$(ls -A {workdir})$(ls -A /tmp)\" ] || exit 4"
+        f' find {workdir} /tmp -mindepth 1 -delete 2>/dev/null; [ -z "$(ls -A {workdir})$(ls -A /tmp)" ] || exit 4'
     )
+
 
 _client: Any = None
 _client_lock = threading.Lock()
@@ -127,7 +128,13 @@ def remove_container(cid: str) -> None:
 
 
 def exec_capture(
-    cid: str, argv: list[str], *, wait_s: float, limit: int, workdir: str, env: Mapping[str, str] | None = None
+    cid: str,
+    argv: list[str],
+    *,
+    wait_s: float,
+    limit: int,
+    workdir: str,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[int | None, Capped, Capped, bool]:
     """Run ``argv`` as the sandbox user; returns (exit code, stdout, stderr, overran ``wait_s``)."""
     api = docker_client().api
@@ -320,7 +327,10 @@ class DockerSandbox:
         api = docker_client().api
         try:
             ex = api.exec_create(
-                self.container_id, ["tar", "-x", "-C", self.spec.workdir, "-f", "-"], stdin=True, user=SANDBOX_USER
+                self.container_id,
+                ["tar", "-x", "-C", self.spec.workdir, "-f", "-"],
+                stdin=True,
+                user=SANDBOX_USER,
             )
             sock = api.exec_start(ex["Id"], socket=True)
             raw = getattr(sock, "_sock", sock)
@@ -339,13 +349,17 @@ class DockerSandbox:
         self._check_open()
         api = docker_client().api
         try:
-            ex = api.exec_create(self.container_id, ["tar", "-C", self.spec.workdir, "-cf", "-", "."], user=SANDBOX_USER)
+            ex = api.exec_create(
+                self.container_id, ["tar", "-C", self.spec.workdir, "-cf", "-", "."], user=SANDBOX_USER
+            )
             out, err = api.exec_start(ex["Id"], demux=True)
             code = api.exec_inspect(ex["Id"]).get("ExitCode")
         except Exception as e:  # noqa: BLE001
             raise SandboxError(f"reading the sandbox work dir failed: {e}") from e
         if code != 0:
-            raise SandboxError(f"reading the sandbox work dir failed: {(err or b'').decode(errors='replace')}")
+            raise SandboxError(
+                f"reading the sandbox work dir failed: {(err or b'').decode(errors='replace')}"
+            )
         return unpack_files(out or b"", limit=self.spec.disk_mb << 20)
 
     def close(self) -> None:

@@ -41,7 +41,9 @@ def _docker_checks() -> list[Check]:
     recipe = Recipe()
     status = image_status(recipe, client)
     fix = "" if status == "ready" else ": run `pivotrl sandbox build`"
-    checks.append(Check("docker image", status == "ready", f"{recipe.image} {status} (recipe {recipe.hash()}){fix}"))
+    checks.append(
+        Check("docker image", status == "ready", f"{recipe.image} {status} (recipe {recipe.hash()}){fix}")
+    )
     if status != "missing":
         checks.append(_probe("docker run", "docker"))
     return checks
@@ -57,7 +59,9 @@ def _probe(name: str, backend: str) -> Check:
     except Exception as e:  # noqa: BLE001 - report any failure
         return Check(name, False, f"{type(e).__name__}: {e}")
     ok = res.ok and res.stdout.split() == ["ok", "1000"]
-    return Check(name, ok, f"exit {res.exit_code} in {res.duration_s * 1000:.0f} ms, uid {res.stdout.split()[-1:]}")
+    return Check(
+        name, ok, f"exit {res.exit_code} in {res.duration_s * 1000:.0f} ms, uid {res.stdout.split()[-1:]}"
+    )
 
 
 def _no_pool(backend: str) -> dict[str, Any]:
@@ -72,7 +76,9 @@ def _bwrap_checks() -> list[Check]:
     checks = [Check("bubblewrap", ok, reason)]
     root = rootfs_path()
     checks.append(
-        Check("rootfs", rootfs_ready(), str(root) if rootfs_ready() else "not built (bwrap uses the host /usr)")
+        Check(
+            "rootfs", rootfs_ready(), str(root) if rootfs_ready() else "not built (bwrap uses the host /usr)"
+        )
     )
     if ok:
         checks.append(_probe("bwrap run", "bwrap"))
@@ -89,7 +95,9 @@ def run_checks() -> list[Check]:
         Check("root", os.geteuid() == 0, "root: cgroups and tmpfs quotas for bwrap" if os.geteuid() == 0 else
               "not root: bwrap falls back to rlimits")
     )  # fmt: skip
-    checks.append(Check("debootstrap", shutil.which("debootstrap") is not None, "needed by `pivotrl sandbox build`"))
+    checks.append(
+        Check("debootstrap", shutil.which("debootstrap") is not None, "needed by `pivotrl sandbox build`")
+    )
     try:
         checks.append(Check("auto backend", True, resolve_backend("auto")))
     except PivotrlError as e:

@@ -23,13 +23,17 @@ def _next_command_is_clean(backend: str, box, open_box) -> None:  # noqa: ANN001
         box.pool.settle()
     nxt = open_box()
     if backend == "docker":
-        assert nxt.container_id == box.container_id, "the pool discarded the container instead of resetting it"
+        assert nxt.container_id == box.container_id, (
+            "the pool discarded the container instead of resetting it"
+        )
     res = nxt.run("echo ok; find . /tmp -mindepth 1 | wc -l; ps -e -o user=,args=", timeout_s=5)
     assert res.ok, res
     lines = res.stdout.splitlines()
     assert lines[:2] == ["ok", "0"], res.stdout  # works, and the work dir and /tmp are empty
     procs = [line.split()[1:] for line in lines[2:] if line.startswith("sandbox ")]
-    procs = [p for p in procs if p[:4] != ["python3", "-u", "-I", "-c"]]  # docker's executor (pivotrl_sandboxes.agent)
+    procs = [
+        p for p in procs if p[:4] != ["python3", "-u", "-I", "-c"]
+    ]  # docker's executor (pivotrl_sandboxes.agent)
     names = [p[0].rsplit("/", 1)[-1] for p in procs]
     assert set(names) <= ALLOWED_AFTER and names.count("bash") <= 1, f"leftover processes: {procs}"
 
@@ -88,7 +92,10 @@ def test_100mb_stdout_is_capped(backend: str, open_box) -> None:  # noqa: ANN001
 
 def test_disk_fill_is_bounded(backend: str, open_box) -> None:  # noqa: ANN001
     box = open_box()
-    res = box.run("dd if=/dev/zero of=big bs=1M count=100 2>&1; du -m big | cut -f1; dd if=/dev/zero of=/tmp/t bs=1M count=100", timeout_s=10)
+    res = box.run(
+        "dd if=/dev/zero of=big bs=1M count=100 2>&1; du -m big | cut -f1; dd if=/dev/zero of=/tmp/t bs=1M count=100",
+        timeout_s=10,
+    )
     assert "No space left" in res.stdout + res.stderr
     size_mb = int(res.stdout.strip().splitlines()[-1])
     assert size_mb <= TIGHT.disk_mb
@@ -98,8 +105,17 @@ def test_disk_fill_is_bounded(backend: str, open_box) -> None:  # noqa: ANN001
 
 def test_cannot_write_outside_the_work_dir(backend: str, open_box, tmp_path: Path) -> None:  # noqa: ANN001
     box = open_box()
-    targets = ["/etc/pivotrl-x", "/usr/pivotrl-x", "/pivotrl-x", "/root/pivotrl-x", "/var/pivotrl-x", str(tmp_path / "x")]
-    script = "; ".join(f"touch {t} 2>/dev/null && echo WROTE {t}" for t in targets) + "; mkdir -p ok && touch ok/f"
+    targets = [
+        "/etc/pivotrl-x",
+        "/usr/pivotrl-x",
+        "/pivotrl-x",
+        "/root/pivotrl-x",
+        "/var/pivotrl-x",
+        str(tmp_path / "x"),
+    ]
+    script = (
+        "; ".join(f"touch {t} 2>/dev/null && echo WROTE {t}" for t in targets) + "; mkdir -p ok && touch ok/f"
+    )
     res = box.run(script)
     assert "WROTE" not in res.stdout, res.stdout
     assert box.run("test -f ok/f").ok  # the work dir itself is writable
@@ -176,7 +192,9 @@ def test_no_container_left_behind_after_pools_close(docker_ready: None) -> None:
         assert box.run("true").ok
     close_pools()
     label = f"label=pivotrl.session={current_session().id}"
-    out = subprocess.run(["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""
 
 

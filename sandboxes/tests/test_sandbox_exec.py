@@ -49,7 +49,9 @@ def test_equivalent_commands_pass(verifier) -> None:  # noqa: ANN001
 
 def test_different_file_effects_fail(verifier) -> None:  # noqa: ANN001
     v = verifier()
-    verdict = run_verifier(v, _cand("sort -n data/nums.txt > out/sorted.txt"), _say("sort -rn data/nums.txt > out/sorted.txt"))
+    verdict = run_verifier(
+        v, _cand("sort -n data/nums.txt > out/sorted.txt"), _say("sort -rn data/nums.txt > out/sorted.txt")
+    )
     assert not verdict.passed and not verdict.errored
     assert verdict.details["differences"] == ["files"]
     assert [p for p, _ in verdict.details["files_differ"]] == ["out/sorted.txt", "out/sorted.txt"]
@@ -72,7 +74,9 @@ def test_normalize_lines_ignores_order(verifier) -> None:  # noqa: ANN001
 def test_tool_calls_and_fenced_blocks_are_actions(verifier) -> None:  # noqa: ANN001
     v = verifier(compare=["stdout"])
     cand = _cand("```bash\nwc -l < data/nums.txt\n```")
-    call = Message("assistant", None, tool_calls=(ToolCall("bash", {"command": "cat data/nums.txt | wc -l"}),))
+    call = Message(
+        "assistant", None, tool_calls=(ToolCall("bash", {"command": "cat data/nums.txt | wc -l"}),)
+    )
     assert run_verifier(v, cand, call).passed
 
 
@@ -110,7 +114,9 @@ def test_demonstration_runs_once_per_candidate(verifier) -> None:  # noqa: ANN00
 
 @pytest.mark.docker
 def test_engine_failure_is_an_errored_verdict(docker_ready: None) -> None:
-    v = get_registry().verifier("sandbox_exec", backend="docker", image="pivotrl/no-such-image", sandbox_options={"pool": False})
+    v = get_registry().verifier(
+        "sandbox_exec", backend="docker", image="pivotrl/no-such-image", sandbox_options={"pool": False}
+    )
     verdict = run_verifier(v, _cand("ls"), _say("ls"))
     assert verdict.errored and "no-such-image" in verdict.error and "pivotrl sandbox build" in verdict.error
 

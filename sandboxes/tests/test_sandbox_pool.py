@@ -74,5 +74,7 @@ def test_close_removes_every_idle_container(pool: DockerPool) -> None:
     pool.warm()
     ids = list(pool._idle)
     pool.close()
-    out = subprocess.run(["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True, check=True
+    ).stdout
     assert not set(ids) & set(out.split())

@@ -49,10 +49,17 @@ def _wait_gone(check, timeout: float = 15.0) -> bool:  # noqa: ANN001
 
 @pytest.mark.docker
 @pytest.mark.bwrap
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["kill-9", "kill", "ctrl-c"])
-def test_owner_death_removes_its_sandboxes(docker_ready: None, bwrap_ready: None, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    "sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["kill-9", "kill", "ctrl-c"]
+)
+def test_owner_death_removes_its_sandboxes(
+    docker_ready: None, bwrap_ready: None, sig: signal.Signals
+) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, "docker", "bwrap"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", CHILD, "docker", "bwrap"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = child.stdout.readline()  # type: ignore[union-attr]
@@ -87,7 +94,9 @@ def test_startup_reaping_removes_orphans_only(docker_ready: None) -> None:
 
 
 @pytest.mark.bwrap
-def test_bwrap_orphan_state_is_reaped(bwrap_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bwrap_orphan_state_is_reaped(
+    bwrap_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pivotrl_sandboxes.bwrap_backend import reap_state_dirs
 
     monkeypatch.setenv("PIVOTRL_SANDBOX_DIR", str(tmp_path))
@@ -111,7 +120,9 @@ def test_cli_reap_reports_what_it_removed(docker_ready: None) -> None:
     dead = {LABEL: "1", LABEL_SESSION: "cafe", LABEL_OWNER: f"{socket.gethostname()}:999999998:1"}
     orphan = docker_client().containers.run(**container_config(SandboxSpec(), dead)).id
     pivotrl = Path(sys.executable).with_name("pivotrl")
-    out = subprocess.run([str(pivotrl), "sandbox", "reap"], capture_output=True, text=True, env={**os.environ})
+    out = subprocess.run(
+        [str(pivotrl), "sandbox", "reap"], capture_output=True, text=True, env={**os.environ}
+    )
     assert out.returncode == 0, out.stderr
     assert f"removed container {orphan[:12]}" in out.stdout
     assert not _containers(orphan)

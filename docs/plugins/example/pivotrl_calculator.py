@@ -14,8 +14,13 @@ import re
 
 from pivotrl_core import Candidate, Domain, Message, Verdict, hookimpl
 
-OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-       ast.Div: operator.truediv, ast.USub: operator.neg}
+OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.USub: operator.neg,
+}
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -67,5 +72,6 @@ def pivotrl_register_verifiers(register):
 
 @hookimpl
 def pivotrl_register_domains(register):
-    register(Domain(name="calculator", description="Arithmetic with a calculate tool",
-                    verifier="calculator_value"))
+    register(
+        Domain(name="calculator", description="Arithmetic with a calculate tool", verifier="calculator_value")
+    )

@@ -16,25 +16,35 @@ def terminal_group() -> None:
 
 
 @terminal_group.command("tasks")
-@click.option("--tasks", "source", default=None, metavar="DIR", help="Task folder(s) (default: the bundled fixtures).")
+@click.option(
+    "--tasks", "source", default=None, metavar="DIR", help="Task folder(s) (default: the bundled fixtures)."
+)
 def tasks_command(source: str | None) -> None:
     """List (and validate) the task folders."""
     from .task import load_tasks
 
     for t in load_tasks(source):
-        extras = [x for x, on in (("environment", t.environment), ("setup.sh", t.setup), ("solution.sh", t.solution)) if on]
+        extras = [
+            x
+            for x, on in (("environment", t.environment), ("setup.sh", t.setup), ("solution.sh", t.solution))
+            if on
+        ]
         click.echo(f"{t.name:<20} {t.meta.get('difficulty', '?'):<7} {', '.join(extras)}")
 
 
 @terminal_group.command("bench")
-@click.option("--tasks", "source", default=None, metavar="DIR", help="Task folder(s) (default: the bundled fixtures).")
+@click.option(
+    "--tasks", "source", default=None, metavar="DIR", help="Task folder(s) (default: the bundled fixtures)."
+)
 @click.option("--task", "names", multiple=True, help="Only this task (repeatable).")
 @click.option("--oracle", is_flag=True, help="Run each task's solution.sh instead of a model.")
 @click.option("--model", default=None, help="Model for the agent (e.g. smollm2-135m or a folder).")
 @click.option("--policy", "policy_name", default="hf", show_default=True, help="Rollout backend for --model.")
 @click.option("--backend", default=None, help="Sandbox backend: docker, bwrap or auto.")
 @click.option("--max-turns", type=int, default=10, show_default=True)
-@click.option("--turn-timeout", type=float, default=30.0, show_default=True, help="Seconds per turn's commands.")
+@click.option(
+    "--turn-timeout", type=float, default=30.0, show_default=True, help="Seconds per turn's commands."
+)
 @click.option("--out", default=None, metavar="FILE.jsonl", help="Write the episodes' trajectories here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def bench_command(source: str | None, names: tuple[str, ...], oracle: bool, model: str | None, policy_name: str,
@@ -59,7 +69,9 @@ def bench_command(source: str | None, names: tuple[str, ...], oracle: bool, mode
     else:
         for t in report["tasks"]:
             status = "ERROR" if t["error"] else ("pass" if t["passed"] else "FAIL")
-            click.echo(f"{status:<5} {t['task']:<20} {t['turns']} turn(s)  {t['reason']}{'  ' + t['error'] if t['error'] else ''}")
+            click.echo(
+                f"{status:<5} {t['task']:<20} {t['turns']} turn(s)  {t['reason']}{'  ' + t['error'] if t['error'] else ''}"
+            )
         acc = report["accuracy"]
         click.echo(f"{report['n_passed']}/{report['n_tasks'] - report['n_errored']} passed"
                    + (f" ({acc:.0%})" if acc is not None else "") + f", {report['n_errored']} errored")  # fmt: skip

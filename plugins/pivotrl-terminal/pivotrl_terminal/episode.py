@@ -98,7 +98,10 @@ def _feedback(text: str) -> tuple[dict[str, Any] | None, str | None]:
     try:
         turn = parse_turn(text)
     except json.JSONDecodeError as e:
-        return None, f"Your answer is not valid JSON ({e.msg} at column {e.colno}). Answer with one JSON object."
+        return (
+            None,
+            f"Your answer is not valid JSON ({e.msg} at column {e.colno}). Answer with one JSON object.",
+        )
     errors = schema_errors(turn, "terminus_2")
     if errors:
         return None, f"Your answer does not follow the format: {errors[0]}. Answer with one JSON object."
@@ -111,7 +114,9 @@ def _prepare(box: Any, task: Task) -> None:
     if task.setup:
         res = box.run(task.setup, timeout_s=min(task.agent_timeout_s, 120.0))
         if not res.ok:
-            raise SandboxError(f"setup.sh of task {task.name} failed (exit {res.exit_code}): {res.stdout[-300:]}{res.stderr[-300:]}")
+            raise SandboxError(
+                f"setup.sh of task {task.name} failed (exit {res.exit_code}): {res.stdout[-300:]}{res.stderr[-300:]}"
+            )
 
 
 def _run_tests(box: Any, task: Task) -> tuple[bool, str]:
@@ -156,7 +161,9 @@ def run_episode(
         try:
             _prepare(box, task)
             deadline = time.monotonic() + task.agent_timeout_s
-            turns, reason = _agent_loop(agent, TerminalSession(box), task, messages, max_turns, turn_timeout_s, deadline)
+            turns, reason = _agent_loop(
+                agent, TerminalSession(box), task, messages, max_turns, turn_timeout_s, deadline
+            )
             passed, test_output = _run_tests(box, task)
         finally:
             box.close()
@@ -167,4 +174,6 @@ def run_episode(
         metadata={"task": task.name, "harness": "terminus_2", "sandbox": task.initial_state(), "passed": passed},
     )  # fmt: skip
     reason = f"{reason}; tests {'passed' if passed else 'failed'}" if error is None else reason
-    return EpisodeResult(task.name, passed, turns, reason, trajectory, test_output, time.monotonic() - start, error)
+    return EpisodeResult(
+        task.name, passed, turns, reason, trajectory, test_output, time.monotonic() - start, error
+    )

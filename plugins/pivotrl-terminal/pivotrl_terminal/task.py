@@ -76,7 +76,9 @@ class Task:
             meta = yaml.safe_load(spec.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             line = getattr(getattr(e, "problem_mark", None), "line", None)
-            raise InputError(f"invalid YAML: {e}", path=spec, line=None if line is None else line + 1) from None
+            raise InputError(
+                f"invalid YAML: {e}", path=spec, line=None if line is None else line + 1
+            ) from None
         if not isinstance(meta, dict):
             raise InputError("expected a mapping of task fields", path=spec)
         instruction = meta.get("instruction")
@@ -84,12 +86,18 @@ class Task:
             raise InputError("missing or empty instruction", path=spec, field="instruction")
         parser = meta.get("parser_name", "exit_code")
         if parser not in PARSERS:
-            raise InputError(f"unknown parser {parser!r}; use {' or '.join(PARSERS)}", path=spec, field="parser_name")
+            raise InputError(
+                f"unknown parser {parser!r}; use {' or '.join(PARSERS)}", path=spec, field="parser_name"
+            )
         runner = folder / "run-tests.sh"
         if not runner.is_file():
             raise InputError("a task folder needs run-tests.sh", path=runner)
         tests = {"run-tests.sh": runner.read_bytes(), **_read_tree(folder / "tests")}
-        optional = {n: (folder / n).read_text(encoding="utf-8") for n in ("setup.sh", "solution.sh") if (folder / n).is_file()}
+        optional = {
+            n: (folder / n).read_text(encoding="utf-8")
+            for n in ("setup.sh", "solution.sh")
+            if (folder / n).is_file()
+        }
         return cls(
             name=folder.name, path=folder, instruction=instruction.strip(),
             agent_timeout_s=_number(meta, "max_agent_timeout_sec", 600.0, spec),
@@ -100,7 +108,9 @@ class Task:
 
     def initial_state(self) -> dict[str, Any]:
         """The sandbox state before the agent's first turn (``metadata.sandbox`` of candidates)."""
-        state: dict[str, Any] = {"files": {k: v.decode("utf-8", "replace") for k, v in self.environment.items()}}
+        state: dict[str, Any] = {
+            "files": {k: v.decode("utf-8", "replace") for k, v in self.environment.items()}
+        }
         state["setup"] = [self.setup] if self.setup else []
         return state
 
@@ -110,11 +120,17 @@ def load_tasks(source: str | Path | None = None, names: list[str] | None = None)
     root = Path(source) if source else bundled_tasks_dir()
     if not root.is_dir():
         raise InputError("no such task folder", path=root)
-    folders = [root] if (root / "task.yaml").is_file() else sorted(p for p in root.iterdir() if (p / "task.yaml").is_file())
+    folders = (
+        [root]
+        if (root / "task.yaml").is_file()
+        else sorted(p for p in root.iterdir() if (p / "task.yaml").is_file())
+    )
     if names:
         unknown = sorted(set(names) - {f.name for f in folders})
         if unknown:
-            raise InputError(f"unknown task(s) {', '.join(unknown)}; found {', '.join(f.name for f in folders)}", path=root)
+            raise InputError(
+                f"unknown task(s) {', '.join(unknown)}; found {', '.join(f.name for f in folders)}", path=root
+            )
         folders = [f for f in folders if f.name in names]
     if not folders:
         raise InputError("no task folders (with a task.yaml) here", path=root)

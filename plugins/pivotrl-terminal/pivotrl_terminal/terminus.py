@@ -38,7 +38,11 @@ _T1_COMMAND = {
     "type": "object",
     "additionalProperties": False,
     "required": ["keystrokes", "is_blocking", "timeout_sec"],
-    "properties": {"keystrokes": {"type": "string"}, "is_blocking": {"type": "boolean"}, "timeout_sec": {"type": "number"}},
+    "properties": {
+        "keystrokes": {"type": "string"},
+        "is_blocking": {"type": "boolean"},
+        "timeout_sec": {"type": "number"},
+    },
 }
 _T2_COMMAND = {
     "type": "object",
@@ -116,7 +120,9 @@ def task_complete(turn: dict[str, Any]) -> bool:
 
 def keystrokes(turn: dict[str, Any]) -> list[str]:
     """The ``keystrokes`` of every command that has them, in order."""
-    return [c.get("keystrokes", "") for c in turn.get("commands", []) if isinstance(c, dict) and "keystrokes" in c]
+    return [
+        c.get("keystrokes", "") for c in turn.get("commands", []) if isinstance(c, dict) and "keystrokes" in c
+    ]
 
 
 def command_similarity(expected: dict[str, Any], predicted: dict[str, Any], separator: str = "") -> float:

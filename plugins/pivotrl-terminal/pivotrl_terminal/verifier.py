@@ -89,7 +89,9 @@ class TerminalVerifier(Verifier):
         if not 0.0 <= float(threshold) <= 1.0:
             raise ConfigError(f"verifier 'terminal': threshold must be in [0, 1], got {threshold}")
         if harness not in ("auto", *HARNESSES):
-            raise ConfigError(f"verifier 'terminal': harness must be auto, {' or '.join(HARNESSES)}, got {harness!r}")
+            raise ConfigError(
+                f"verifier 'terminal': harness must be auto, {' or '.join(HARNESSES)}, got {harness!r}"
+            )
         self.threshold, self.separator, self.harness = float(threshold), separator, harness
         self.max_concurrency = int(max_concurrency)
         self.sandbox = self._build_sandbox(sandbox)
@@ -101,7 +103,9 @@ class TerminalVerifier(Verifier):
             return None
         opts = dict(option) if isinstance(option, dict) else {}
         if option not in ("auto", True) and not isinstance(option, dict):
-            raise ConfigError(f"verifier 'terminal': sandbox must be auto, off or a table of sandbox_exec options, got {option!r}")
+            raise ConfigError(
+                f"verifier 'terminal': sandbox must be auto, off or a table of sandbox_exec options, got {option!r}"
+            )
         return get_registry().verifier("sandbox_exec", **{"commands": terminus_commands, **opts})
 
     @staticmethod
@@ -113,7 +117,9 @@ class TerminalVerifier(Verifier):
                 return None  # no judge configured: the cascade ends at the sandbox step
             option = {}
         if not isinstance(option, dict):
-            raise ConfigError(f"verifier 'terminal': judge must be auto, off or a table of llm_judge options, got {option!r}")
+            raise ConfigError(
+                f"verifier 'terminal': judge must be auto, off or a table of llm_judge options, got {option!r}"
+            )
         return get_registry().verifier("llm_judge", **{**JUDGE_DEFAULTS, **option})
 
     def describe(self) -> dict[str, Any]:
@@ -127,16 +133,23 @@ class TerminalVerifier(Verifier):
         try:
             turn = parse_turn(action.content)
         except json.JSONDecodeError as e:
-            return Verdict.fail(f"not JSON: {e.msg}", score=0.0, **_fields(failure_reason="json_parsing_failed"))
+            return Verdict.fail(
+                f"not JSON: {e.msg}", score=0.0, **_fields(failure_reason="json_parsing_failed")
+            )
         harness = self.harness if self.harness != "auto" else candidate_harness(candidate, expected)
         errors = schema_errors(turn, harness)
         if errors:
-            return Verdict.fail(f"{harness} schema: {errors[0]}", **_fields(failure_reason="schema_check_failed", harness=harness))
+            return Verdict.fail(
+                f"{harness} schema: {errors[0]}",
+                **_fields(failure_reason="schema_check_failed", harness=harness),
+            )
         if task_complete(turn) != task_complete(expected):
             return Verdict.fail("task_complete differs from the demonstration",
                                 **_fields(schema_check_passed=True, failure_reason="task_complete_check_failed"))  # fmt: skip
         sim = command_similarity(expected, turn, self.separator)
-        fields = _fields(schema_check_passed=True, task_complete_check_passed=True, similarity_score=sim, harness=harness)
+        fields = _fields(
+            schema_check_passed=True, task_complete_check_passed=True, similarity_score=sim, harness=harness
+        )
         if sim >= self.threshold:
             fields.update(string_similarity_passed=True, failure_reason="none")
             return Verdict.ok(f"keystroke similarity {sim:.3f} >= {self.threshold}", **fields)
@@ -146,7 +159,11 @@ class TerminalVerifier(Verifier):
         errored: str | None = None
         if self.sandbox is not None and candidate.metadata.get("sandbox") is not None:
             sv = run_verifier(self.sandbox, candidate, action)
-            fields["sandbox"] = {"passed": None if sv.errored else sv.passed, "reason": sv.reason, "error": sv.error}
+            fields["sandbox"] = {
+                "passed": None if sv.errored else sv.passed,
+                "reason": sv.reason,
+                "error": sv.error,
+            }
             if not sv.errored and sv.passed:
                 fields.update(sandbox_passed=True, failure_reason="none")
                 return Verdict.ok(f"same effects in the sandbox ({sv.reason})", **fields)
@@ -155,10 +172,14 @@ class TerminalVerifier(Verifier):
             if errored:
                 return Verdict.from_error(f"sandbox: {errored}; no judge configured", **fields)
             fields["failure_reason"] = "command_correctness_failed"
-            return Verdict.fail(f"similarity {fields['similarity_score']:.3f} < {self.threshold} and no judge", **fields)
+            return Verdict.fail(
+                f"similarity {fields['similarity_score']:.3f} < {self.threshold} and no judge", **fields
+            )
         jv = run_verifier(self.judge, candidate, action)
         fields["judge"] = {"reason": jv.reason, "calls": len(jv.details.get("calls", []))}
         if jv.errored:
             return Verdict.from_error(f"judge: {jv.error}", **fields)
-        fields.update(judge_passed=jv.passed, failure_reason="none" if jv.passed else "judge_evaluation_failed")
+        fields.update(
+            judge_passed=jv.passed, failure_reason="none" if jv.passed else "judge_evaluation_failed"
+        )
         return Verdict(score=1.0 if jv.passed else 0.0, passed=jv.passed, reason=jv.reason, details=fields)

@@ -76,7 +76,14 @@ class JudgeServer:
 
     def options(self) -> dict[str, Any]:
         """``llm_judge`` options pointing at this server."""
-        return {"model": "judge-test", "base_url": self.url, "api_key": "x", "max_retries": 0, "timeout": 10, "cache": False}
+        return {
+            "model": "judge-test",
+            "base_url": self.url,
+            "api_key": "x",
+            "max_retries": 0,
+            "timeout": 10,
+            "cache": False,
+        }
 
     def close(self) -> None:
         self.httpd.shutdown()

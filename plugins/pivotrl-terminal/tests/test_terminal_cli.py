@@ -19,7 +19,12 @@ def cli():  # noqa: ANN201
 def test_tasks_lists_the_bundled_fixtures(cli) -> None:  # noqa: ANN001
     res = CliRunner().invoke(cli, ["terminal", "tasks"])
     assert res.exit_code == 0, res.output
-    assert [line.split()[0] for line in res.output.splitlines()] == ["count-errors", "fix-calculator", "hello-file", "sum-column"]
+    assert [line.split()[0] for line in res.output.splitlines()] == [
+        "count-errors",
+        "fix-calculator",
+        "hello-file",
+        "sum-column",
+    ]
     assert "setup.sh" in res.output.splitlines()[3]
 
 

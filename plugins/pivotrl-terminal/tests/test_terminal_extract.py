@@ -57,7 +57,13 @@ def test_episode_turns_replay_into_the_exact_state(any_backend: str) -> None:
     assert cands[0].metadata["sandbox"]["setup"] == []
 
     v = get_registry().verifier("sandbox_exec", backend=any_backend, commands=terminus_commands, timeout_s=10)
-    same = run_verifier(v, cands[2], Message("assistant", _answer("grep ERROR app.log | wc -l > ../error_count.txt\n", done=True)))
+    same = run_verifier(
+        v,
+        cands[2],
+        Message("assistant", _answer("grep ERROR app.log | wc -l > ../error_count.txt\n", done=True)),
+    )
     assert same.passed, same  # only true when cwd=logs and $PATTERN were rebuilt
-    other = run_verifier(v, cands[2], Message("assistant", _answer("grep -c WARN app.log > ../error_count.txt\n", done=True)))
+    other = run_verifier(
+        v, cands[2], Message("assistant", _answer("grep -c WARN app.log > ../error_count.txt\n", done=True))
+    )
     assert not other.passed and not other.errored and other.details["differences"] == ["files"]

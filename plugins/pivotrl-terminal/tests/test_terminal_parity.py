@@ -13,7 +13,12 @@ from pivotrl_core.formats.nemo_gym import row_to_candidate
 from pivotrl_core.types import Message
 from pivotrl_core.verifiers.base import run_verifier
 
-NVIDIA_FIELDS = ("schema_check_passed", "task_complete_check_passed", "similarity_score", "string_similarity_passed")
+NVIDIA_FIELDS = (
+    "schema_check_passed",
+    "task_complete_check_passed",
+    "similarity_score",
+    "string_similarity_passed",
+)
 
 
 def _rows(folder: Path, name: str) -> list[dict[str, Any]]:
@@ -86,8 +91,14 @@ def test_demonstrations_pass_against_themselves(terminus_dir: Path) -> None:
         ('{"analysis": "a", "plan": "p"}', "schema_check_failed"),  # commands missing
         ('{"analysis": "a", "plan": "p", "commands": [], "extra": 1}', "schema_check_failed"),
         ('{"analysis": "a", "plan": "p", "commands": [{"keystrokes": 5}]}', "schema_check_failed"),
-        ('{"analysis": "a", "plan": "p", "commands": [{"keystrokes": "ls\\n", "wait": 1}]}', "schema_check_failed"),
-        ('{"analysis": "a", "plan": "p", "commands": [], "task_complete": true}', "task_complete_check_failed"),
+        (
+            '{"analysis": "a", "plan": "p", "commands": [{"keystrokes": "ls\\n", "wait": 1}]}',
+            "schema_check_failed",
+        ),
+        (
+            '{"analysis": "a", "plan": "p", "commands": [], "task_complete": true}',
+            "task_complete_check_failed",
+        ),
         ("[1, 2]", "schema_check_failed"),
     ],
 )
@@ -104,8 +115,16 @@ def test_failure_reasons(sampled: str, reason: str) -> None:
 def test_thinking_is_stripped_and_near_copies_pass_the_fast_path() -> None:
     from pivotrl_core.types import Candidate
 
-    expected = {"analysis": "x", "plan": "y", "commands": [{"keystrokes": "ls -la /testbed\n", "duration": 0.1}]}
-    sampled = {"analysis": "other", "plan": "words", "commands": [{"keystrokes": "ls -la /testbed \n", "duration": 1}]}
+    expected = {
+        "analysis": "x",
+        "plan": "y",
+        "commands": [{"keystrokes": "ls -la /testbed\n", "duration": 0.1}],
+    }
+    sampled = {
+        "analysis": "other",
+        "plan": "words",
+        "commands": [{"keystrokes": "ls -la /testbed \n", "duration": 1}],
+    }
     cand = Candidate(id="c:1", domain="terminal", trajectory_id="c", turn_index=1, messages=(Message("user", "go"),),
                      expected=Message("assistant", json.dumps(expected)))  # fmt: skip
     text = "<think>the user wants a listing</think>\n" + json.dumps(sampled)

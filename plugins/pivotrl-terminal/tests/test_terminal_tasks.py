@@ -73,7 +73,9 @@ def test_multi_turn_episode_keeps_the_shell_state(backend: str) -> None:
     assert agent.seen[2][-1].content == "New terminal output:\n/work/logs\n"  # cwd survived the turn
     roles = [m.role for m in result.trajectory.messages]
     assert roles == ["user", "assistant", "user", "assistant", "user", "assistant"]
-    assert result.trajectory.metadata["task"] == "count-errors" and result.trajectory.metadata["passed"] is True
+    assert (
+        result.trajectory.metadata["task"] == "count-errors" and result.trajectory.metadata["passed"] is True
+    )
 
 
 def test_invalid_answers_get_feedback_and_the_turn_limit_ends_the_episode(backend: str) -> None:
@@ -87,7 +89,9 @@ def test_invalid_answers_get_feedback_and_the_turn_limit_ends_the_episode(backen
 
 def test_a_runaway_command_is_killed_and_reported(backend: str) -> None:
     task = load_tasks(names=["hello-file"])[0]
-    agent = Scripted(_answer("while :; do :; done\n"), _answer("echo 'Hello, world!' > hello.txt\n", done=True))
+    agent = Scripted(
+        _answer("while :; do :; done\n"), _answer("echo 'Hello, world!' > hello.txt\n", done=True)
+    )
     result = run_episode(task, agent, backend=backend, turn_timeout_s=1.0, spec=SandboxSpec(timeout_s=1.0))
     assert result.passed
     assert "timed out after 1 s" in result.trajectory.messages[2].content
@@ -121,7 +125,9 @@ def _write_task(root: Path, yaml_text: str, runner: bool = True) -> Path:
         ("instruction: do it\n", False, "run-tests.sh: a task folder needs run-tests.sh"),
     ],
 )
-def test_bad_task_folders_name_the_file_and_field(tmp_path: Path, yaml_text: str, runner: bool, match: str) -> None:
+def test_bad_task_folders_name_the_file_and_field(
+    tmp_path: Path, yaml_text: str, runner: bool, match: str
+) -> None:
     folder = _write_task(tmp_path / "t", yaml_text, runner)
     with pytest.raises(InputError, match=match):
         Task.load(folder)

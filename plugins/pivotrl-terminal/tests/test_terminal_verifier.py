@@ -16,7 +16,9 @@ LOG = "INFO a\nERROR b\nWARN c\nERROR d\n"
 
 def _turn(*keys: str, done: bool = False) -> Message:
     cmds = [{"keystrokes": k, "duration": 0.1} for k in keys]
-    return Message("assistant", json.dumps({"analysis": "", "plan": "", "commands": cmds, "task_complete": done}))
+    return Message(
+        "assistant", json.dumps({"analysis": "", "plan": "", "commands": cmds, "task_complete": done})
+    )
 
 
 def _cand(state: dict | None = None) -> Candidate:
@@ -31,18 +33,29 @@ STATE = {"files": {"logs/app.log": LOG}, "setup": []}
 
 
 def _verifier(backend: str, **kw) -> TerminalVerifier:  # noqa: ANN003
-    sandbox = {"backend": backend, "timeout_s": 5, **({"sandbox_options": {"pool_size": 2}} if backend == "docker" else {})}
+    sandbox = {
+        "backend": backend,
+        "timeout_s": 5,
+        **({"sandbox_options": {"pool_size": 2}} if backend == "docker" else {}),
+    }
     return TerminalVerifier(sandbox=sandbox, **kw)
 
 
 def test_equivalent_commands_pass_in_the_sandbox(backend: str) -> None:
-    verdict = run_verifier(_verifier(backend, judge="off"), _cand(STATE), _turn("cat logs/app.log | grep ERROR | wc -l > n.txt\n"))
+    verdict = run_verifier(
+        _verifier(backend, judge="off"),
+        _cand(STATE),
+        _turn("cat logs/app.log | grep ERROR | wc -l > n.txt\n"),
+    )
     assert verdict.passed, verdict
     assert verdict.details["similarity_score"] < 0.95 and verdict.details["sandbox_passed"]
 
 
 def test_state_replay_puts_the_action_where_the_agent_was(backend: str) -> None:
-    state = {"files": {"logs/app.log": LOG}, "setup": ["mkdir -p /tmp/.pivotrl-shell && echo /work/logs > /tmp/.pivotrl-shell/cwd"]}
+    state = {
+        "files": {"logs/app.log": LOG},
+        "setup": ["mkdir -p /tmp/.pivotrl-shell && echo /work/logs > /tmp/.pivotrl-shell/cwd"],
+    }
     cand = Candidate(id="t:5", domain="terminal", trajectory_id="t", turn_index=5, messages=(Message("user", "x"),),
                      expected=_turn("grep -c ERROR app.log > ../n.txt\n"), metadata={"sandbox": state})  # fmt: skip
     ok = run_verifier(_verifier(backend, judge="off"), cand, _turn("grep ERROR app.log | wc -l > ../n.txt\n"))
@@ -50,7 +63,9 @@ def test_state_replay_puts_the_action_where_the_agent_was(backend: str) -> None:
 
 
 def test_different_effects_without_a_judge_fail(backend: str) -> None:
-    verdict = run_verifier(_verifier(backend, judge="off"), _cand(STATE), _turn("grep -c WARN logs/app.log > n.txt\n"))
+    verdict = run_verifier(
+        _verifier(backend, judge="off"), _cand(STATE), _turn("grep -c WARN logs/app.log > n.txt\n")
+    )
     assert not verdict.passed and not verdict.errored
     assert verdict.details["failure_reason"] == "command_correctness_failed"
     assert verdict.details["sandbox"]["reason"].startswith("effects differ")
@@ -76,7 +91,10 @@ def test_without_state_the_sandbox_is_skipped(judge_server) -> None:  # noqa: AN
 
 
 def test_judge_unreachable_is_an_error_not_a_fail() -> None:
-    v = TerminalVerifier(sandbox="off", judge={"model": "m", "base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout": 2})
+    v = TerminalVerifier(
+        sandbox="off",
+        judge={"model": "m", "base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout": 2},
+    )
     verdict = run_verifier(v, _cand(None), _turn("ls\n"))
     assert verdict.errored and verdict.error.startswith("judge:")
 

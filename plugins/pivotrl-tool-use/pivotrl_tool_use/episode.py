@@ -44,8 +44,10 @@ class Episode:
         self.db = self.task.initial_db()
         self.initial_hash = db_hash(self.db)
         self.user = ScriptedUser(self.task, self.db)
-        self.messages = [Message(role="system", content=self.system_prompt),
-                         Message(role="user", content=self.user.opening())]
+        self.messages = [
+            Message(role="system", content=self.system_prompt),
+            Message(role="user", content=self.user.opening()),
+        ]
         self._n_calls = 0
 
     @property
@@ -86,14 +88,23 @@ class Episode:
         said = "\n".join(m.content or "" for m in self.messages if m.role == "assistant")
         missing = missing_facts(self.task.must_say, said)
         db_match = canonical_json(self.db) == canonical_json(expected_db(self.task))
-        return {"task_id": self.task.id, "kind": self.task.kind, "success": db_match and not missing,
-                "db_match": db_match, "info_given": not missing, "authenticated": self.authenticated(),
-                "turns": self.agent_turns, "termination": self.termination}
+        return {
+            "task_id": self.task.id,
+            "kind": self.task.kind,
+            "success": db_match and not missing,
+            "db_match": db_match,
+            "info_given": not missing,
+            "authenticated": self.authenticated(),
+            "turns": self.agent_turns,
+            "termination": self.termination,
+        }
 
     def authenticated(self) -> bool:
         """Whether a look-up found the customer's user id (a partial-progress signal)."""
-        return any(m.role == "tool" and (m.name or "").startswith("find_user") and m.content == self.task.user_id
-                   for m in self.messages)
+        return any(
+            m.role == "tool" and (m.name or "").startswith("find_user") and m.content == self.task.user_id
+            for m in self.messages
+        )
 
     def to_trajectory(self, traj_id: str, **meta: Any) -> Trajectory:
         """The transcript as a trajectory whose metadata lets a verifier replay it."""
@@ -103,8 +114,12 @@ class Episode:
             "db_hash": self.initial_hash,
             "turns": {str(k): v for k, v in sorted(self.annotations.items())},
         }
-        return Trajectory(id=traj_id, messages=tuple(self.messages), tools=TOOLS,
-                          metadata={"domain": "tool-use", **meta, "tool_use": tool_use})
+        return Trajectory(
+            id=traj_id,
+            messages=tuple(self.messages),
+            tools=TOOLS,
+            metadata={"domain": "tool-use", **meta, "tool_use": tool_use},
+        )
 
 
 def _step_sampling(sampling: SamplingParams, step: int) -> SamplingParams:
@@ -128,7 +143,9 @@ def run_episodes(
         live = [e for e in episodes if not e.done]
         if not live:
             return episodes
-        groups: list[list[Completion]] = policy.sample([e.prompt() for e in live], 1, _step_sampling(sampling, step))
+        groups: list[list[Completion]] = policy.sample(
+            [e.prompt() for e in live], 1, _step_sampling(sampling, step)
+        )
         for ep, group in zip(live, groups, strict=True):
             if not group:  # the backend skipped the prompt (e.g. too long): the agent says nothing
                 ep.act(Message(role="assistant", content=""))

@@ -68,19 +68,34 @@ def _authenticate(conv: Conversation, rng: random.Random) -> Decision:
         return _call(rng, *rng.choice(options))
     if conv.calls:  # every identity we were given failed
         if conv.tried("find_user_by_email", (email or "").strip().lower()) and rng.random() < 0.6:
-            return _say(rng, "auth_retry", [
-                "I couldn't find an account with that. Could you give me your first and last name and zip code instead?",
-                "Sorry, nothing matches that. Please tell me your full name and zip code.",
-            ], _ASK_ID)
-        return _say(rng, "auth_retry", [
-            "I couldn't find that account. Could you double-check your email address?",
-            "Nothing matches that. Could you give me your email, or your name and zip code, again?",
-        ], _ASK_ID)
-    return _say(rng, "ask_auth", [
-        "I can help with that. First, could you give me your email, or your first and last name and zip code?",
-        "Sure. To verify your identity, please share your email address or your name and zip code.",
-        "Happy to help. What is the email on your account? Your full name and zip code also work.",
-    ], _ASK_ID)
+            return _say(
+                rng,
+                "auth_retry",
+                [
+                    "I couldn't find an account with that. Could you give me your first and last name and zip code instead?",
+                    "Sorry, nothing matches that. Please tell me your full name and zip code.",
+                ],
+                _ASK_ID,
+            )
+        return _say(
+            rng,
+            "auth_retry",
+            [
+                "I couldn't find that account. Could you double-check your email address?",
+                "Nothing matches that. Could you give me your email, or your name and zip code, again?",
+            ],
+            _ASK_ID,
+        )
+    return _say(
+        rng,
+        "ask_auth",
+        [
+            "I can help with that. First, could you give me your email, or your first and last name and zip code?",
+            "Sure. To verify your identity, please share your email address or your name and zip code.",
+            "Happy to help. What is the email on your account? Your full name and zip code also work.",
+        ],
+        _ASK_ID,
+    )
 
 
 def _order(conv: Conversation, uid: str, rng: random.Random) -> Decision | dict[str, Any]:
@@ -92,42 +107,66 @@ def _order(conv: Conversation, uid: str, rng: random.Random) -> Decision | dict[
             return _call(rng, "get_user", {"user_id": uid})
         oid = user.json()["orders"][-1]
     if oid is None:
-        return _say(rng, "ask_order", [
-            "Thanks, you're verified. What is the order id?",
-            "Got it. Which order is it? Please give me the order number.",
-            "Thank you. Could you share the order id?",
-        ], [{"any": ["order"]}, {"any": ["id", "number", "#"]}])
+        return _say(
+            rng,
+            "ask_order",
+            [
+                "Thanks, you're verified. What is the order id?",
+                "Got it. Which order is it? Please give me the order number.",
+                "Thank you. Could you share the order id?",
+            ],
+            [{"any": ["order"]}, {"any": ["id", "number", "#"]}],
+        )
     got = conv.output("get_order", order_id=oid)
     if got is None:
         return _call(rng, "get_order", {"order_id": _oid(rng, oid)})
     if not got.ok:
-        return _say(rng, "order_retry", [
-            f"I couldn't find order {oid}. Could you double-check the order id?",
-            f"There is no order {oid}. Could you check the order number again?",
-        ], [{"any": ["order"]}, {"any": ["id", "number", "#"]}])
+        return _say(
+            rng,
+            "order_retry",
+            [
+                f"I couldn't find order {oid}. Could you double-check the order id?",
+                f"There is no order {oid}. Could you check the order number again?",
+            ],
+            [{"any": ["order"]}, {"any": ["id", "number", "#"]}],
+        )
     order = got.json()
     if order["user_id"] != uid:
-        return _say(rng, "not_yours", [f"Order {oid} is not on your account, so I can't help with it."],
-                    [{"any": ["not on your account", "not your", "another account"]}])
+        return _say(
+            rng,
+            "not_yours",
+            [f"Order {oid} is not on your account, so I can't help with it."],
+            [{"any": ["not on your account", "not your", "another account"]}],
+        )
     return order
 
 
 def _refuse(rng: random.Random, order: dict[str, Any], verb: str, allowed: str) -> Decision:
     oid, status = order["order_id"], order["status"]
-    return _say(rng, "refuse", [
-        f"Order {oid} is {status}, so I can't {verb} it. Only {allowed} orders can be {_PAST[verb]}.",
-        f"I'm sorry, order {oid} is already {status}. I'm unable to {verb} it; that is only possible for {allowed} orders.",
-    ], [{"any": [status]}, {"any": list(NEGATIONS)}])
+    return _say(
+        rng,
+        "refuse",
+        [
+            f"Order {oid} is {status}, so I can't {verb} it. Only {allowed} orders can be {_PAST[verb]}.",
+            f"I'm sorry, order {oid} is already {status}. I'm unable to {verb} it; that is only possible for {allowed} orders.",
+        ],
+        [{"any": [status]}, {"any": list(NEGATIONS)}],
+    )
 
 
 def _plan_cancel(conv: Conversation, order: dict[str, Any], rng: random.Random) -> Any:
     if order["status"] != "pending":
         return _refuse(rng, order, "cancel", "pending")
     oid, total, reason = order["order_id"], order["total"], conv.reason()
-    confirm = _say(rng, "confirm", [
-        f"To confirm: I will cancel order {oid} (reason: {reason}) and refund {_money(total)} to your original payment method. Shall I proceed?",
-        f"Order {oid} is pending, total {_money(total)}. Do you want me to cancel it as {reason}? Please confirm (yes/no).",
-    ], [{"order_id": oid}, {"any": ["cancel"]}, {"any": list(CONFIRM_CUES)}])
+    confirm = _say(
+        rng,
+        "confirm",
+        [
+            f"To confirm: I will cancel order {oid} (reason: {reason}) and refund {_money(total)} to your original payment method. Shall I proceed?",
+            f"Order {oid} is pending, total {_money(total)}. Do you want me to cancel it as {reason}? Please confirm (yes/no).",
+        ],
+        [{"order_id": oid}, {"any": ["cancel"]}, {"any": list(CONFIRM_CUES)}],
+    )
     done = [{"any": ["cancel"]}, {"amount": total}]
     return ("cancel_order", {"order_id": _oid(rng, oid), "reason": reason}), confirm, done
 
@@ -138,10 +177,16 @@ def _plan_return(conv: Conversation, uid: str, order: dict[str, Any], rng: rando
     wanted = conv.mentioned_products()
     items = [it for it in order["items"] if it["name"] in wanted]
     if not items:
-        return _say(rng, "ask_items", ["Which items of the order would you like to return?"],
-                    [{"any": ["which", "what"]}])
-    args: dict[str, Any] = {"order_id": _oid(rng, order["order_id"]),
-                            "item_ids": rng.sample([it["item_id"] for it in items], len(items))}
+        return _say(
+            rng,
+            "ask_items",
+            ["Which items of the order would you like to return?"],
+            [{"any": ["which", "what"]}],
+        )
+    args: dict[str, Any] = {
+        "order_id": _oid(rng, order["order_id"]),
+        "item_ids": rng.sample([it["item_id"] for it in items], len(items)),
+    }
     where = "your original payment method"
     if conv.wants_gift_card():
         user = conv.output("get_user", user_id=uid)
@@ -155,11 +200,21 @@ def _plan_return(conv: Conversation, uid: str, order: dict[str, Any], rng: rando
     amount = round(sum(it["price"] for it in items), 2)
     names = " and ".join(it["name"] for it in items)
     oid = order["order_id"]
-    confirm = _say(rng, "confirm", [
-        f"I will return the {names} from order {oid} and refund {_money(amount)} to {where}. Do you want me to proceed?",
-        f"To confirm: return {names} (order {oid}), refund of {_money(amount)} to {where}. Shall I go ahead?",
-    ], [{"order_id": oid}, {"any": ["return"]}, *({"any": [it["name"]]} for it in items),
-        {"amount": amount}, {"any": list(CONFIRM_CUES)}])
+    confirm = _say(
+        rng,
+        "confirm",
+        [
+            f"I will return the {names} from order {oid} and refund {_money(amount)} to {where}. Do you want me to proceed?",
+            f"To confirm: return {names} (order {oid}), refund of {_money(amount)} to {where}. Shall I go ahead?",
+        ],
+        [
+            {"order_id": oid},
+            {"any": ["return"]},
+            *({"any": [it["name"]]} for it in items),
+            {"amount": amount},
+            {"any": list(CONFIRM_CUES)},
+        ],
+    )
     return ("return_items", args), confirm, [{"any": ["return", "refund"]}, {"amount": amount}]
 
 
@@ -169,7 +224,9 @@ def _plan_exchange(conv: Conversation, order: dict[str, Any], rng: random.Random
     wanted = conv.mentioned_products()
     item = next((it for it in order["items"] if it["name"] in wanted), None)
     if item is None:
-        return _say(rng, "ask_items", ["Which item would you like to exchange?"], [{"any": ["which", "what"]}])
+        return _say(
+            rng, "ask_items", ["Which item would you like to exchange?"], [{"any": ["which", "what"]}]
+        )
     prod = conv.output("get_product", product_id=item["product_id"])
     if prod is None or not prod.ok:
         return _call(rng, "get_product", {"product_id": item["product_id"]})
@@ -177,20 +234,34 @@ def _plan_exchange(conv: Conversation, order: dict[str, Any], rng: random.Random
     value = conv.wanted_option([next(iter(v["option"].values())) for v in variants])
     target = next((v for v in variants if value in v["option"].values()), None)
     if target is None:
-        return _say(rng, "ask_variant", [f"Which variant of the {item['name']} would you like instead?"],
-                    [{"any": ["which", "what"]}])
+        return _say(
+            rng,
+            "ask_variant",
+            [f"Which variant of the {item['name']} would you like instead?"],
+            [{"any": ["which", "what"]}],
+        )
     opt = next(iter(target["option"]))
     value_text = f"size {value}" if opt == "size" else value
     if not target["available"]:
-        return _say(rng, "unavailable", [
-            f"I'm sorry, the {item['name']} in {value_text} is not available right now, so I can't exchange it.",
-            f"Unfortunately the {item['name']} in {value_text} is out of stock at the moment.",
-        ], [{"any": list(UNAVAILABLE)}])
+        return _say(
+            rng,
+            "unavailable",
+            [
+                f"I'm sorry, the {item['name']} in {value_text} is not available right now, so I can't exchange it.",
+                f"Unfortunately the {item['name']} in {value_text} is out of stock at the moment.",
+            ],
+            [{"any": list(UNAVAILABLE)}],
+        )
     oid = order["order_id"]
-    confirm = _say(rng, "confirm", [
-        f"I will exchange the {item['name']} in order {oid} for {value_text} at the same price. Shall I proceed?",
-        f"To confirm: exchange your {item['name']} from order {oid} for {value_text}. Do you want me to go ahead?",
-    ], [{"order_id": oid}, {"any": ["exchang"]}, {"any": [value]}, {"any": list(CONFIRM_CUES)}])
+    confirm = _say(
+        rng,
+        "confirm",
+        [
+            f"I will exchange the {item['name']} in order {oid} for {value_text} at the same price. Shall I proceed?",
+            f"To confirm: exchange your {item['name']} from order {oid} for {value_text}. Do you want me to go ahead?",
+        ],
+        [{"order_id": oid}, {"any": ["exchang"]}, {"any": [value]}, {"any": list(CONFIRM_CUES)}],
+    )
     args = {"order_id": _oid(rng, oid), "item_id": item["item_id"], "new_item_id": target["item_id"]}
     return ("exchange_item", args), confirm, [{"any": ["exchang"]}]
 
@@ -199,13 +270,19 @@ def _done_text(rng: random.Random, name: str, conv: Conversation) -> list[str]:
     out = json.loads(conv.calls[-1].output or "{}") if conv.calls and conv.calls[-1].ok else {}
     refund = _money(out.get("refund", 0.0))
     if name == "cancel_order":
-        return [f"Done: order {out.get('order_id')} has been cancelled and {refund} will be refunded. Anything else?",
-                f"Your order is now cancelled. The refund of {refund} goes back to your payment method."]
+        return [
+            f"Done: order {out.get('order_id')} has been cancelled and {refund} will be refunded. Anything else?",
+            f"Your order is now cancelled. The refund of {refund} goes back to your payment method.",
+        ]
     if name == "return_items":
-        return [f"Your return has been requested. A refund of {refund} will be issued once we receive the items.",
-                f"All set: the return is requested and {refund} will be refunded. Anything else I can help with?"]
-    return ["The exchange has been requested. You'll get shipping instructions shortly.",
-            "Done, the exchange is requested. Anything else I can help with?"]
+        return [
+            f"Your return has been requested. A refund of {refund} will be issued once we receive the items.",
+            f"All set: the return is requested and {refund} will be refunded. Anything else I can help with?",
+        ]
+    return [
+        "The exchange has been requested. You'll get shipping instructions shortly.",
+        "Done, the exchange is requested. Anything else I can help with?",
+    ]
 
 
 def _write_protocol(conv: Conversation, plan: Any, rng: random.Random) -> Decision:
@@ -216,10 +293,15 @@ def _write_protocol(conv: Conversation, plan: Any, rng: random.Random) -> Decisi
         if user_says_yes(conv.last_user_text):
             return _call(rng, name, args)
         if user_says_no(conv.last_user_text):
-            return _say(rng, "declined", [
-                "Okay, I won't make any changes. Is there anything else?",
-                "No problem, I have left the order unchanged.",
-            ], [{"any": ["won't", "will not", "no changes", "unchanged", "not make"]}])
+            return _say(
+                rng,
+                "declined",
+                [
+                    "Okay, I won't make any changes. Is there anything else?",
+                    "No problem, I have left the order unchanged.",
+                ],
+                [{"any": ["won't", "will not", "no changes", "unchanged", "not make"]}],
+            )
     return confirm
 
 
@@ -234,21 +316,32 @@ def decide(messages: Sequence[Message], rng: random.Random) -> Decision:
         if conv.output("transfer_to_human") is None:
             summary = rng.choice(("Customer request outside my scope: ", "User asks: ", "")) + conv.opening
             return _call(rng, "transfer_to_human", {"summary": summary})
-        return _say(rng, "transfer", [
-            "I've transferred you to a human agent who can help with that. Please hold on.",
-            "You are being transferred to a human agent now.",
-        ], [{"any": ["transfer"]}])
+        return _say(
+            rng,
+            "transfer",
+            [
+                "I've transferred you to a human agent who can help with that. Please hold on.",
+                "You are being transferred to a human agent now.",
+            ],
+            [{"any": ["transfer"]}],
+        )
     order = _order(conv, uid, rng)
     if isinstance(order, tuple):
         return order
     if intent == "status":
         oid, status = order["order_id"], order["status"]
         names = ", ".join(it["name"] for it in order["items"])
-        return _say(rng, "status", [f"Order {oid} is {status}. It contains: {names}.",
-                                    f"Your order {oid} is currently {status}."], [{"any": [status]}])
-    plan = {"cancel": lambda: _plan_cancel(conv, order, rng),
-            "return": lambda: _plan_return(conv, uid, order, rng),
-            "exchange": lambda: _plan_exchange(conv, order, rng)}[intent]()
+        return _say(
+            rng,
+            "status",
+            [f"Order {oid} is {status}. It contains: {names}.", f"Your order {oid} is currently {status}."],
+            [{"any": [status]}],
+        )
+    plan = {
+        "cancel": lambda: _plan_cancel(conv, order, rng),
+        "return": lambda: _plan_return(conv, uid, order, rng),
+        "exchange": lambda: _plan_exchange(conv, order, rng),
+    }[intent]()
     if len(plan) == 2:  # an action or message that comes before the write
         return plan
     return _write_protocol(conv, plan, rng)
@@ -278,8 +371,13 @@ class ExpertPolicy:
             group = []
             for k in range(n):
                 message, note = decide(prompt.messages, self._rng(prompt, sampling, k))
-                group.append(Completion(text=render_action(message), message=message,
-                                        meta={"annotation": note} if note else {}))
+                group.append(
+                    Completion(
+                        text=render_action(message),
+                        message=message,
+                        meta={"annotation": note} if note else {},
+                    )
+                )
             out.append(group)
         return out
 

@@ -22,8 +22,12 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 _NAME = re.compile(r"(?:I'm|I am|name is|[Ii]t's)\s+([A-Z][a-z]+)\s+([A-Z][a-z]+)")
 _ZIP = re.compile(r"(?<![\dWw#])(\d{5})(?!\d)")
 _ORDER = re.compile(r"#?[Ww](\d{5})(?!\d)")
-_INTENTS = (("exchange", ("exchange", "swap")), ("return", ("return",)), ("cancel", ("cancel",)),
-            ("status", ("status", "where is", "check on", "track")))
+_INTENTS = (
+    ("exchange", ("exchange", "swap")),
+    ("return", ("return",)),
+    ("cancel", ("cancel",)),
+    ("status", ("status", "where is", "check on", "track")),
+)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,11 @@ TOOL_USE = Domain(
     extractor=extract_tool_use,
     benchmarks={"episodes": episodes},
     system_prompt=SYSTEM_PROMPT,
-    metadata={"world_version": WORLD_VERSION, "tools": list(TOOL_NAMES), "alternative_verifier": "tool_use_call"},
+    metadata={
+        "world_version": WORLD_VERSION,
+        "tools": list(TOOL_NAMES),
+        "alternative_verifier": "tool_use_call",
+    },
 )
 
 

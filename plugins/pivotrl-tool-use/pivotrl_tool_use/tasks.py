@@ -98,8 +98,12 @@ def gold_actions(task: Task) -> list[tuple[str, dict[str, Any]]]:
         db = task.initial_db()
         prod = db["products"][_item(db, task)["product_id"]]
         if prod["variants"][task.new_item_id]["available"]:
-            return [("exchange_item", {"order_id": task.order_id, "item_id": task.item_ids[0],
-                                       "new_item_id": task.new_item_id})]
+            return [
+                (
+                    "exchange_item",
+                    {"order_id": task.order_id, "item_id": task.item_ids[0], "new_item_id": task.new_item_id},
+                )
+            ]
     return []
 
 
@@ -158,7 +162,9 @@ def _target(rng: random.Random, db: dict[str, Any], kind: str, t: dict[str, Any]
     elif kind == "return":
         items = order["items"]
         t["item_ids"] = [it["item_id"] for it in rng.sample(items, rng.randint(1, len(items)))]
-        gifts = sorted(k for k, v in db["users"][t["user_id"]]["payment_methods"].items() if v["type"] == "gift card")
+        gifts = sorted(
+            k for k, v in db["users"][t["user_id"]]["payment_methods"].items() if v["type"] == "gift card"
+        )
         if gifts and rng.random() < 0.4:
             t["refund_to"] = gifts[0]
     elif kind == "exchange":
@@ -183,8 +189,12 @@ def make_task(split: str, seed: int, index: int) -> Task:
     uid = rng.choice(sorted(db["users"]))
     orders = db["users"][uid]["orders"]
     order_ref = rng.choices(("upfront", "asked", "latest"), weights=(6, 2, 2))[0]
-    t: dict[str, Any] = {"user_id": uid, "order_ref": order_ref, "available": True,
-                         "order_id": orders[-1] if order_ref == "latest" else rng.choice(orders)}
+    t: dict[str, Any] = {
+        "user_id": uid,
+        "order_ref": order_ref,
+        "available": True,
+        "order_id": orders[-1] if order_ref == "latest" else rng.choice(orders),
+    }
     patches = _target(rng, db, kind, t)
     for path, value in patches:
         node = db
@@ -196,12 +206,24 @@ def make_task(split: str, seed: int, index: int) -> Task:
     typo = rng.choices((None, "email", "order"), weights=(7, 2, 1 if order_ref != "latest" else 0))[0]
     auth = "email" if typo == "email" else rng.choice(("email", "name_zip"))
     return Task(
-        id=f"{split}-{seed}-{index}", kind=kind, world_seed=world_seed, user_id=uid,
-        order_id=t["order_id"], patches=tuple((tuple(p), v) for p, v in patches), auth=auth,
-        intro=rng.random() < 0.35, order_ref=order_ref, typo=typo, reason=t.get("reason"),
-        item_ids=tuple(t.get("item_ids", ())), new_item_id=t.get("new_item_id"),
-        refund_to=t.get("refund_to"), confirm=confirm, topic=t.get("topic"),
-        style=rng.randrange(1_000_000), must_say=tuple(_must_say(kind, confirm, db, t)),
+        id=f"{split}-{seed}-{index}",
+        kind=kind,
+        world_seed=world_seed,
+        user_id=uid,
+        order_id=t["order_id"],
+        patches=tuple((tuple(p), v) for p, v in patches),
+        auth=auth,
+        intro=rng.random() < 0.35,
+        order_ref=order_ref,
+        typo=typo,
+        reason=t.get("reason"),
+        item_ids=tuple(t.get("item_ids", ())),
+        new_item_id=t.get("new_item_id"),
+        refund_to=t.get("refund_to"),
+        confirm=confirm,
+        topic=t.get("topic"),
+        style=rng.randrange(1_000_000),
+        must_say=tuple(_must_say(kind, confirm, db, t)),
     )
 
 

@@ -59,8 +59,16 @@ def tau2_tools(tool_defs: Any) -> tuple[dict[str, Any], ...]:
     for name, sig in tool_defs.items():
         sig = sig if isinstance(sig, dict) else {}
         params = sig.get("params") or {"type": "object", "properties": {}}
-        tools.append({"type": "function", "function": {
-            "name": sig.get("name", name), "description": (sig.get("doc") or "").strip(), "parameters": params}})
+        tools.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": sig.get("name", name),
+                    "description": (sig.get("doc") or "").strip(),
+                    "parameters": params,
+                },
+            }
+        )
     return tuple(tools)
 
 
@@ -113,9 +121,16 @@ def simulation_to_trajectory(
         if msg is not None and not (msg.role == "system" and msgs):
             msgs.append(msg)
     reward = (sim.get("reward_info") or {}).get("reward")
-    meta = {"source": "tau2", "tau2": {
-        "simulation_id": str(sim["id"]), "task_id": str(sim["task_id"]), "trial": sim.get("trial"),
-        "reward": reward, "termination_reason": sim.get("termination_reason")}}
+    meta = {
+        "source": "tau2",
+        "tau2": {
+            "simulation_id": str(sim["id"]),
+            "task_id": str(sim["task_id"]),
+            "trial": sim.get("trial"),
+            "reward": reward,
+            "termination_reason": sim.get("termination_reason"),
+        },
+    }
     return Trajectory(id=f"tau2-{sim['id']}", messages=tuple(msgs), tools=tools, metadata=meta)
 
 
@@ -144,7 +159,9 @@ def iter_simulations(path: str | Path) -> Iterator[tuple[Path, dict[str, Any], d
     if sims is None:
         sim_dir = meta_path.parent / "simulations"
         if not sim_dir.is_dir():
-            raise InputError("no 'simulations' list and no simulations/ folder", path=meta_path, field="simulations")
+            raise InputError(
+                "no 'simulations' list and no simulations/ folder", path=meta_path, field="simulations"
+            )
         for f in sorted(sim_dir.glob("*.json")):
             sim = _load(f)
             if not isinstance(sim, dict):
@@ -159,8 +176,9 @@ def iter_simulations(path: str | Path) -> Iterator[tuple[Path, dict[str, Any], d
         yield meta_path, info, sim
 
 
-def _trajectories(paths: list[str | Path], min_reward: float, keep_failed: bool, system_prompt: bool,
-                  stats: ImportStats) -> Iterator[Trajectory]:
+def _trajectories(
+    paths: list[str | Path], min_reward: float, keep_failed: bool, system_prompt: bool, stats: ImportStats
+) -> Iterator[Trajectory]:
     for path in paths:
         for file, info, sim in iter_simulations(path):
             stats.simulations += 1
@@ -213,13 +231,17 @@ class Tau2Format:
     priority = 10  # a tau2 row also looks like an OpenAI chat row; the more specific sniff wins
 
     def sniff(self, row: dict[str, Any]) -> bool:
-        return "task_id" in row and "messages" in row and ("reward_info" in row or "termination_reason" in row)
+        return (
+            "task_id" in row and "messages" in row and ("reward_info" in row or "termination_reason" in row)
+        )
 
     def parse(self, row: dict[str, Any], index: int) -> Iterator[Trajectory]:
         reward = (row.get("reward_info") or {}).get("reward")
         if isinstance(reward, (int, float)) and reward >= 1.0 - 1e-9:
             tools = tau2_tools(row.get("tool_defs"))
-            yield simulation_to_trajectory(row, tools, row.get("policy") if isinstance(row.get("policy"), str) else None)
+            yield simulation_to_trajectory(
+                row, tools, row.get("policy") if isinstance(row.get("policy"), str) else None
+            )
 
     def dump(self, trajectory: Trajectory) -> dict[str, Any]:
         raise NotImplementedError("the tau2 format is read-only")

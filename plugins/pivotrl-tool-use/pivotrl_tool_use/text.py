@@ -29,8 +29,25 @@ __all__ = [
     "user_says_yes",
 ]
 
-CONFIRM_CUES = ("confirm", "proceed", "go ahead", "shall i", "should i", "do you want me", "would you like me")
-NEGATIONS = ("cannot", "can't", "can not", "unable", "not able", "only pending", "only delivered", "not possible")
+CONFIRM_CUES = (
+    "confirm",
+    "proceed",
+    "go ahead",
+    "shall i",
+    "should i",
+    "do you want me",
+    "would you like me",
+)
+NEGATIONS = (
+    "cannot",
+    "can't",
+    "can not",
+    "unable",
+    "not able",
+    "only pending",
+    "only delivered",
+    "not possible",
+)
 UNAVAILABLE = ("not available", "unavailable", "out of stock")
 
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})*(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?")
@@ -43,8 +60,13 @@ _CLAIM = re.compile(
     r"(?:\w+\s+){0,2}?(cancel\w*|return\w*|refund\w*|exchang\w*|transferr\w*)",
     re.I,
 )
-_CLAIM_TOOL = {"cancel": "cancel_order", "return": "return_items", "refund": None,
-               "exchang": "exchange_item", "transferr": "transfer_to_human"}
+_CLAIM_TOOL = {
+    "cancel": "cancel_order",
+    "return": "return_items",
+    "refund": None,
+    "exchang": "exchange_item",
+    "transferr": "transfer_to_human",
+}
 
 
 def _numbers(text: str) -> list[float]:

@@ -128,10 +128,20 @@ def _get_user(db: dict[str, Any], user_id: str) -> str:
 
 def _get_order(db: dict[str, Any], order_id: str) -> str:
     oid, order = _order(db, order_id)
-    items = [{k: it[k] for k in ("item_id", "product_id", "name", "option", "price")} for it in order["items"]]
+    items = [
+        {k: it[k] for k in ("item_id", "product_id", "name", "option", "price")} for it in order["items"]
+    ]
     total = money(sum(it["price"] for it in order["items"]))
-    return _dump({"order_id": oid, "user_id": order["user_id"], "status": order["status"], "items": items,
-                  "total": total, "payment_method_id": order["payment_method_id"]})
+    return _dump(
+        {
+            "order_id": oid,
+            "user_id": order["user_id"],
+            "status": order["status"],
+            "items": items,
+            "total": total,
+            "payment_method_id": order["payment_method_id"],
+        }
+    )
 
 
 def _get_product(db: dict[str, Any], product_id: str) -> str:
@@ -160,8 +170,14 @@ def _cancel(db: dict[str, Any], order_id: str, reason: str) -> str:
     order["status"] = "cancelled"
     order["cancel"] = {"reason": why, "refund": amount}
     _refund(db, order, order["payment_method_id"], amount)
-    return _dump({"order_id": oid, "status": "cancelled", "refund": amount,
-                  "payment_method_id": order["payment_method_id"]})
+    return _dump(
+        {
+            "order_id": oid,
+            "status": "cancelled",
+            "refund": amount,
+            "payment_method_id": order["payment_method_id"],
+        }
+    )
 
 
 def _check_delivered(oid: str, order: dict[str, Any], what: str) -> None:
@@ -169,7 +185,9 @@ def _check_delivered(oid: str, order: dict[str, Any], what: str) -> None:
         raise ToolError(f"order {oid} is {order['status']}; only delivered orders can be {what}")
 
 
-def _return(db: dict[str, Any], order_id: str, item_ids: list[str], payment_method_id: str | None = None) -> str:
+def _return(
+    db: dict[str, Any], order_id: str, item_ids: list[str], payment_method_id: str | None = None
+) -> str:
     oid, order = _order(db, order_id)
     _check_delivered(oid, order, "returned")
     ids = [i.strip() for i in item_ids]
@@ -184,8 +202,15 @@ def _return(db: dict[str, Any], order_id: str, item_ids: list[str], payment_meth
     order["status"] = "return requested"
     order["return"] = {"item_ids": sorted(ids), "refund": amount, "payment_method_id": method}
     _refund(db, order, method, amount)
-    return _dump({"order_id": oid, "status": order["status"], "item_ids": sorted(ids), "refund": amount,
-                  "payment_method_id": method})
+    return _dump(
+        {
+            "order_id": oid,
+            "status": order["status"],
+            "item_ids": sorted(ids),
+            "refund": amount,
+            "payment_method_id": method,
+        }
+    )
 
 
 def _exchange(db: dict[str, Any], order_id: str, item_id: str, new_item_id: str) -> str:

@@ -74,7 +74,9 @@ class ScriptedUser:
 
     def _wanted_option(self) -> str:
         item = self._items()[0]
-        (opt, value), = self.products[item["product_id"]]["variants"][self.task.new_item_id]["option"].items()
+        ((opt, value),) = self.products[item["product_id"]]["variants"][self.task.new_item_id][
+            "option"
+        ].items()
         if opt == "size":
             return self._pick(f"size {value}", f"a size {value}")
         return self._pick(f"the {value} one", f"a {value} one")
@@ -83,20 +85,25 @@ class ScriptedUser:
         """The customer's request, without greeting or identity."""
         t, ref = self.task, self._order_ref()
         if t.kind == "status":
-            return self._pick(f"Can you tell me the status of {ref}?", f"Where is {ref}?",
-                              f"I'd like to check on {ref}.")
+            return self._pick(
+                f"Can you tell me the status of {ref}?", f"Where is {ref}?", f"I'd like to check on {ref}."
+            )
         if t.kind in ("cancel", "cancel_refused"):
             why = self._pick(*_REASON_TEXT[t.reason or "no longer needed"])
             return self._pick(f"I want to cancel {ref} because {why}.", f"Please cancel {ref}, {why}.")
         if t.kind == "return":
             names = _join([it["name"] for it in self._items()])
             to = self._pick(" to my gift card", " on my gift card") if t.refund_to else ""
-            return self._pick(f"I'd like to return the {names} from {ref} and get a refund{to}.",
-                              f"I want to return the {names} from {ref}, refund{to} please.")
+            return self._pick(
+                f"I'd like to return the {names} from {ref} and get a refund{to}.",
+                f"I want to return the {names} from {ref}, refund{to} please.",
+            )
         if t.kind == "exchange":
             name = self._items()[0]["name"]
-            return self._pick(f"I want to exchange the {name} from {ref} for {self._wanted_option()}.",
-                              f"Can I exchange the {name} in {ref} for {self._wanted_option()}?")
+            return self._pick(
+                f"I want to exchange the {name} from {ref} for {self._wanted_option()}.",
+                f"Can I exchange the {name} in {ref} for {self._wanted_option()}?",
+            )
         return t.topic or "I have a question."
 
     def _identity(self, how: str) -> str:
@@ -106,9 +113,11 @@ class ScriptedUser:
                 self.typos_left.discard("email")
                 email = typo_email(self.task, self.email, self.taken_emails)
             return self._pick(f"My email is {email}.", f"Sure, it's {email}.", f"It's {email}.")
-        return self._pick(f"I'm {self.first} {self.last}, zip code {self.zip}.",
-                          f"My name is {self.first} {self.last} and my zip code is {self.zip}.",
-                          f"It's {self.first} {self.last}, {self.zip}.")
+        return self._pick(
+            f"I'm {self.first} {self.last}, zip code {self.zip}.",
+            f"My name is {self.first} {self.last} and my zip code is {self.zip}.",
+            f"It's {self.first} {self.last}, {self.zip}.",
+        )
 
     def opening(self) -> str:
         """The first customer message."""
@@ -159,8 +168,12 @@ class ScriptedUser:
         if asks_order_id(agent_text):
             return self._order_id(), False
         if not self.wants_change and not missing_facts(self.task.must_say, agent_text):
-            return self._stop(self._pick("Great, thanks! That's all I needed.", "Okay, thank you.", "Got it, thanks."))
+            return self._stop(
+                self._pick("Great, thanks! That's all I needed.", "Okay, thank you.", "Got it, thanks.")
+            )
         self.unproductive += 1
         if self.unproductive >= 3:
             return self._stop("Never mind, I'll try again later.")
-        return self._pick("I just want help with this: ", "Sorry, let me repeat: ", "") + self.request(), False
+        return self._pick(
+            "I just want help with this: ", "Sorry, let me repeat: ", ""
+        ) + self.request(), False

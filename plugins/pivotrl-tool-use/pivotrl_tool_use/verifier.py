@@ -62,14 +62,18 @@ class ToolUseCallVerifier(Verifier):
 def replay_prefix(candidate: Candidate, record: dict[str, Any], check: bool = True) -> tuple[dict, set[str]]:
     """The database after the candidate's prefix, and the write tools that succeeded in it."""
     if record.get("version") != WORLD_VERSION:
-        raise ReplayError(f"recorded world version {record.get('version')!r}, this plugin has {WORLD_VERSION}")
+        raise ReplayError(
+            f"recorded world version {record.get('version')!r}, this plugin has {WORLD_VERSION}"
+        )
     if "initial_db" in record:
         text = canonical_json(record["initial_db"])
         digest = db_hash(record["initial_db"])
     else:
         text, digest = _initial_db(json.dumps(record["task"], sort_keys=True))
     if digest != record.get("db_hash"):
-        raise ReplayError(f"initial database of task {record['task'].get('id')} does not match the recorded hash")
+        raise ReplayError(
+            f"initial database of task {record['task'].get('id')} does not match the recorded hash"
+        )
     db = json.loads(text)
     outputs: dict[str, str] = {}
     order: list[str] = []
@@ -141,8 +145,13 @@ class ToolStateVerifier(Verifier):
     thread_safe: ClassVar[bool] = True
     cost: ClassVar[str] = "cheap"
 
-    def __init__(self, fallback: str = "tool_call", check_replay: bool = True,
-                 fallback_options: dict[str, Any] | None = None, cache_size: int = 256) -> None:
+    def __init__(
+        self,
+        fallback: str = "tool_call",
+        check_replay: bool = True,
+        fallback_options: dict[str, Any] | None = None,
+        cache_size: int = 256,
+    ) -> None:
         if fallback not in ("tool_call", "error"):
             raise ConfigError(f"tool_state: fallback must be 'tool_call' or 'error', not {fallback!r}")
         self.fallback = fallback
@@ -208,7 +217,9 @@ class ToolStateVerifier(Verifier):
         allowed = set(done) | ({"refund"} if done & {"cancel_order", "return_items"} else set())
         forbidden = sorted(claimed_actions(text) - allowed)
         if missing:
-            return Verdict.fail("the message lacks required information", missing=missing, forbidden=forbidden)
+            return Verdict.fail(
+                "the message lacks required information", missing=missing, forbidden=forbidden
+            )
         if forbidden:
             return Verdict.fail("the message claims an action that was not taken", forbidden=forbidden)
         return Verdict.ok("the message gives the required information", kind=turn.get("kind"))

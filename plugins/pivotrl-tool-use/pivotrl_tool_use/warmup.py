@@ -49,8 +49,10 @@ class WarmupSettings:
 
         from .world import WORLD_VERSION
 
-        blob = json.dumps({**dataclasses.asdict(self), "world": WORLD_VERSION, "render": RENDER_VERSION, "recipe": 1},
-                          sort_keys=True)
+        blob = json.dumps(
+            {**dataclasses.asdict(self), "world": WORLD_VERSION, "render": RENDER_VERSION, "recipe": 1},
+            sort_keys=True,
+        )
         return hashlib.blake2b(blob.encode(), digest_size=6).hexdigest()
 
 
@@ -91,12 +93,23 @@ def _build(target: Path, settings: WarmupSettings, progress: bool) -> dict[str, 
     data = work / "trajectories.jsonl"
     if not data.exists():
         _write_trajectories(data, settings)
-    cfg = load_config(SFTConfig, overrides={
-        "model": settings.base_model, "lr": settings.lr, "epochs": settings.epochs,
-        "batch_size": settings.batch_size, "micro_batch_size": settings.micro_batch_size,
-        "train_top_n_layers": settings.train_top_n_layers, "max_seq_tokens": settings.max_seq_tokens,
-        "seed": settings.seed, "save_every": 2, "keep_checkpoints": 1, "progress": progress, "tensorboard": False,
-    })
+    cfg = load_config(
+        SFTConfig,
+        overrides={
+            "model": settings.base_model,
+            "lr": settings.lr,
+            "epochs": settings.epochs,
+            "batch_size": settings.batch_size,
+            "micro_batch_size": settings.micro_batch_size,
+            "train_top_n_layers": settings.train_top_n_layers,
+            "max_seq_tokens": settings.max_seq_tokens,
+            "seed": settings.seed,
+            "save_every": 2,
+            "keep_checkpoints": 1,
+            "progress": progress,
+            "tensorboard": False,
+        },
+    )
     run = work / "run"
     start = time.perf_counter()
     final = train_sft(cfg, [data], run, resume=(run / "checkpoints").exists())
@@ -139,8 +152,10 @@ def warmup_model(
         if unknown:
             from pivotrl_core.errors import ConfigError
 
-            raise ConfigError(f"unknown warm-up setting(s) {', '.join(sorted(unknown))}; "
-                              f"known: {', '.join(f.name for f in dataclasses.fields(WarmupSettings))}")
+            raise ConfigError(
+                f"unknown warm-up setting(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(f.name for f in dataclasses.fields(WarmupSettings))}"
+            )
         settings = dataclasses.replace(settings, **overrides)
     target = warmup_dir(settings)
     if (target / "warmup.json").exists() and not force:

@@ -28,12 +28,48 @@ WORLD_VERSION = 1
 """Bumped whenever :func:`build_db` or a tool's semantics change (recorded in trajectories)."""
 
 FIRST_NAMES = (
-    "Mia", "Noah", "Emma", "Liam", "Ava", "Lucas", "Sofia", "Ethan", "Chloe", "Omar",
-    "Yara", "Ivan", "Lena", "Raj", "Aisha", "Mateo", "Hana", "Felix", "Nora", "Kofi",
+    "Mia",
+    "Noah",
+    "Emma",
+    "Liam",
+    "Ava",
+    "Lucas",
+    "Sofia",
+    "Ethan",
+    "Chloe",
+    "Omar",
+    "Yara",
+    "Ivan",
+    "Lena",
+    "Raj",
+    "Aisha",
+    "Mateo",
+    "Hana",
+    "Felix",
+    "Nora",
+    "Kofi",
 )
 LAST_NAMES = (
-    "Lopez", "Smith", "Chen", "Garcia", "Patel", "Kim", "Muller", "Rossi", "Silva", "Nguyen",
-    "Brown", "Khan", "Sato", "Okafor", "Novak", "Dubois", "Haddad", "Jensen", "Costa", "Ito",
+    "Lopez",
+    "Smith",
+    "Chen",
+    "Garcia",
+    "Patel",
+    "Kim",
+    "Muller",
+    "Rossi",
+    "Silva",
+    "Nguyen",
+    "Brown",
+    "Khan",
+    "Sato",
+    "Okafor",
+    "Novak",
+    "Dubois",
+    "Haddad",
+    "Jensen",
+    "Costa",
+    "Ito",
 )
 CITIES = ("Austin", "Denver", "Boston", "Seattle", "Chicago", "Phoenix", "Portland", "Atlanta")
 
@@ -129,8 +165,15 @@ def _order(
     for pid in rng.sample(sorted(products), rng.randint(1, 3)):
         iid = rng.choice(sorted(products[pid]["variants"]))
         variant = products[pid]["variants"][iid]
-        items.append({"item_id": iid, "product_id": pid, "name": products[pid]["name"],
-                      "option": dict(variant["option"]), "price": variant["price"]})
+        items.append(
+            {
+                "item_id": iid,
+                "product_id": pid,
+                "name": products[pid]["name"],
+                "option": dict(variant["option"]),
+                "price": variant["price"],
+            }
+        )
     user["orders"].append(oid)
     return oid, {
         "user_id": uid,

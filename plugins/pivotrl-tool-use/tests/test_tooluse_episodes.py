@@ -30,9 +30,17 @@ class GarbagePolicy:
             group = []
             for _ in range(n):
                 if self.rng.random() < 0.5:
-                    msg = Message("assistant", content=" ".join(self.rng.choice(["zor", "plik", "ok", "the"]) for _ in range(6)))
+                    msg = Message(
+                        "assistant",
+                        content=" ".join(self.rng.choice(["zor", "plik", "ok", "the"]) for _ in range(6)),
+                    )
                 else:
-                    msg = Message("assistant", tool_calls=(ToolCall("get_order", {"order_id": f"#W{self.rng.randint(10000, 99999)}"}),))
+                    msg = Message(
+                        "assistant",
+                        tool_calls=(
+                            ToolCall("get_order", {"order_id": f"#W{self.rng.randint(10000, 99999)}"}),
+                        ),
+                    )
                 group.append(Completion(text="", message=msg))
             out.append(group)
         return out
@@ -54,7 +62,9 @@ def test_tasks_are_deterministic_and_round_trip():
 
 def test_train_and_eval_streams_are_disjoint():
     train = {(t.world_seed, t.user_id, t.order_id) for s in range(3) for t in make_tasks("train", s, 300)}
-    held_out = {(t.world_seed, t.user_id, t.order_id) for s in (1001, 1002, 1003) for t in make_tasks("eval", s, 100)}
+    held_out = {
+        (t.world_seed, t.user_id, t.order_id) for s in (1001, 1002, 1003) for t in make_tasks("eval", s, 100)
+    }
     assert not train & held_out
 
 
@@ -63,14 +73,36 @@ def test_expert_solves_every_task_and_exercises_every_path():
     outcomes = [e.outcome() for e in eps]
     assert all(o["success"] for o in outcomes), [o for o in outcomes if not o["success"]][:3]
     kinds = Counter(ann["kind"] for e in eps for ann in e.annotations.values())
-    for kind in ("ask_auth", "auth_retry", "ask_order", "order_retry", "status", "refuse", "confirm",
-                 "done", "declined", "unavailable", "transfer"):
+    for kind in (
+        "ask_auth",
+        "auth_retry",
+        "ask_order",
+        "order_retry",
+        "status",
+        "refuse",
+        "confirm",
+        "done",
+        "declined",
+        "unavailable",
+        "transfer",
+    ):
         assert kinds[kind] > 0, kind
-    errors = sum(1 for e in eps for m in e.messages if m.role == "tool" and (m.content or "").startswith("Error"))
+    errors = sum(
+        1 for e in eps for m in e.messages if m.role == "tool" and (m.content or "").startswith("Error")
+    )
     assert errors > 0  # the expert meets tool errors (mistyped e-mails, order ids) and recovers
     calls = Counter(tc.name for e in eps for m in e.messages for tc in m.tool_calls)
-    assert set(calls) >= {"find_user_by_email", "find_user_by_name_zip", "get_user", "get_order", "get_product",
-                          "cancel_order", "return_items", "exchange_item", "transfer_to_human"}
+    assert set(calls) >= {
+        "find_user_by_email",
+        "find_user_by_name_zip",
+        "get_user",
+        "get_order",
+        "get_product",
+        "cancel_order",
+        "return_items",
+        "exchange_item",
+        "transfer_to_human",
+    }
 
 
 def test_doing_nothing_fails_and_a_wrong_write_fails():
@@ -79,7 +111,22 @@ def test_doing_nothing_fails_and_a_wrong_write_fails():
     ep.act(Message("assistant", content="Hello there."))
     assert not ep.outcome()["success"]
     ep = Episode(task)
-    ep.act(Message("assistant", tool_calls=(ToolCall("cancel_order", {"order_id": task.order_id, "reason": "ordered by mistake" if task.reason == "no longer needed" else "no longer needed"}),)))
+    ep.act(
+        Message(
+            "assistant",
+            tool_calls=(
+                ToolCall(
+                    "cancel_order",
+                    {
+                        "order_id": task.order_id,
+                        "reason": "ordered by mistake"
+                        if task.reason == "no longer needed"
+                        else "no longer needed",
+                    },
+                ),
+            ),
+        )
+    )
     assert canonical_json(ep.db) != canonical_json(expected_db(task)) and not ep.outcome()["db_match"]
 
 

@@ -26,17 +26,39 @@ def test_keeps_successful_simulations_as_openai_chat_rows(tau2_results, tmp_path
     rows = _rows(out)
     assert [r["id"] for r in rows] == ["tau2-sim-0001", "tau2-sim-0003"]
     first = rows[0]
-    assert first["messages"][0] == {"role": "system", "content": json.loads(tau2_results.read_text())["info"]["environment_info"]["policy"]}
+    assert first["messages"][0] == {
+        "role": "system",
+        "content": json.loads(tau2_results.read_text())["info"]["environment_info"]["policy"],
+    }
     call = first["messages"][3]["tool_calls"][0]
     assert call["type"] == "function" and call["id"] == "tc_1"
     assert json.loads(call["function"]["arguments"]) == {"email": "pat.doe@sample.org"}
     assert first["messages"][4] == {"role": "tool", "content": "pat_doe_1001", "tool_call_id": "tc_1"}
-    assert [t["function"]["name"] for t in first["tools"]] == ["find_user_id_by_email", "get_order_details", "cancel_pending_order"]
-    assert first["metadata"]["tau2"] == {"simulation_id": "sim-0001", "task_id": "0", "trial": 0, "reward": 1.0,
-                                         "termination_reason": "user_stop"}
+    assert [t["function"]["name"] for t in first["tools"]] == [
+        "find_user_id_by_email",
+        "get_order_details",
+        "cancel_pending_order",
+    ]
+    assert first["metadata"]["tau2"] == {
+        "simulation_id": "sim-0001",
+        "task_id": "0",
+        "trial": 0,
+        "reward": 1.0,
+        "termination_reason": "user_stop",
+    }
     # the user-side tool call (telecom style) and its result are gone; the user's text stays
     roles = [m["role"] for m in rows[1]["messages"]]
-    assert roles == ["system", "assistant", "user", "assistant", "user", "assistant", "tool", "assistant", "user"]
+    assert roles == [
+        "system",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
     parsed = [t for i, r in enumerate(rows) for t in OpenAIChatFormat().parse(r, i)]
     first_calls = [next(m.tool_calls[0].name for m in t.messages if m.tool_calls) for t in parsed]
     assert first_calls == ["find_user_id_by_email", "get_order_details"]

@@ -48,7 +48,8 @@ def test_domain_conformance(pivotrl_pm, tool_use_candidates):
     assert report.n_candidates == len(tool_use_candidates) > 200
     # the only tolerated warning: a scrambled transfer summary (free text) still transfers
     assert {r.candidate_id.split(":")[0] for r in report.warnings} <= {
-        c.trajectory_id for c in tool_use_candidates if _call_turn("transfer_to_human")(c)}
+        c.trajectory_id for c in tool_use_candidates if _call_turn("transfer_to_human")(c)
+    }
 
 
 def _accepts_but_string_match_rejects(verifiers, cand, action):
@@ -78,18 +79,33 @@ def test_equivalent_lookup_with_another_tool(verifiers, tool_use_candidates):
     c = _find(tool_use_candidates, _call_turn("find_user_by_email", known_email))
     email = c.expected.tool_calls[0].arguments["email"].lower()
     user = next(u for u in _db(c)["users"].values() if u["email"] == email)
-    action = _calls("find_user_by_name_zip", first_name=user["name"]["first"], last_name=user["name"]["last"], zip=user["zip"])
+    action = _calls(
+        "find_user_by_name_zip",
+        first_name=user["name"]["first"],
+        last_name=user["name"]["last"],
+        zip=user["zip"],
+    )
     _accepts_but_string_match_rejects(verifiers, c, action)
 
 
 def test_item_order_and_explicit_default_payment_method(verifiers, tool_use_candidates):
-    c = _find(tool_use_candidates, _call_turn("return_items", lambda c: len(c.expected.tool_calls[0].arguments["item_ids"]) > 1))
+    c = _find(
+        tool_use_candidates,
+        _call_turn("return_items", lambda c: len(c.expected.tool_calls[0].arguments["item_ids"]) > 1),
+    )
     args = dict(c.expected.tool_calls[0].arguments)
-    _accepts_but_string_match_rejects(verifiers, c, _calls("return_items", **{**args, "item_ids": args["item_ids"][::-1]}))
-    c = _find(tool_use_candidates, _call_turn("return_items", lambda c: "payment_method_id" not in c.expected.tool_calls[0].arguments))
+    _accepts_but_string_match_rejects(
+        verifiers, c, _calls("return_items", **{**args, "item_ids": args["item_ids"][::-1]})
+    )
+    c = _find(
+        tool_use_candidates,
+        _call_turn("return_items", lambda c: "payment_method_id" not in c.expected.tool_calls[0].arguments),
+    )
     args = dict(c.expected.tool_calls[0].arguments)
     original = _db(c)["orders"]["#W" + args["order_id"].lstrip("#W")]["payment_method_id"]
-    _accepts_but_string_match_rejects(verifiers, c, _calls("return_items", **args, payment_method_id=original))
+    _accepts_but_string_match_rejects(
+        verifiers, c, _calls("return_items", **args, payment_method_id=original)
+    )
 
 
 def test_wrong_calls_are_rejected(verifiers, tool_use_candidates):
@@ -134,8 +150,13 @@ def test_messages_are_judged_by_required_facts(verifiers, tool_use_candidates):
 
 def test_a_claim_is_fine_once_the_action_happened(verifiers, tool_use_candidates):
     tool_state, _ = verifiers
-    c = _find(tool_use_candidates, lambda c: _message_turn("done")(c) and any(
-        tc.name == "cancel_order" for m in c.messages for tc in m.tool_calls))
+    c = _find(
+        tool_use_candidates,
+        lambda c: (
+            _message_turn("done")(c)
+            and any(tc.name == "cancel_order" for m in c.messages for tc in m.tool_calls)
+        ),
+    )
     amount = next(f["amount"] for f in c.metadata["tool_use"]["turn"]["required"] if "amount" in f)
     text = f"Your order has been cancelled; {amount} is on its way back to you."
     assert run_verifier(tool_state, c, Message("assistant", content=text)).passed
@@ -145,15 +166,25 @@ def test_replay_problems_are_errored_not_failed(verifiers, tool_use_candidates):
     tool_state, _ = verifiers
     c = _find(tool_use_candidates, lambda c: sum(m.role == "tool" for m in c.messages) >= 2)
     i = max(i for i, m in enumerate(c.messages) if m.role == "tool")
-    tampered = dataclasses.replace(c, messages=(*c.messages[:i], dataclasses.replace(c.messages[i], content='{"forged": 1}'),
-                                                *c.messages[i + 1:]))
+    tampered = dataclasses.replace(
+        c,
+        messages=(
+            *c.messages[:i],
+            dataclasses.replace(c.messages[i], content='{"forged": 1}'),
+            *c.messages[i + 1 :],
+        ),
+    )
     v = run_verifier(tool_state, tampered, c.expected)
     assert v.errored and "differs from the recorded one" in v.error
     record = dict(c.metadata["tool_use"], db_hash="0" * 16)
-    v = run_verifier(tool_state, dataclasses.replace(c, metadata={**c.metadata, "tool_use": record}), c.expected)
+    v = run_verifier(
+        tool_state, dataclasses.replace(c, metadata={**c.metadata, "tool_use": record}), c.expected
+    )
     assert v.errored and "hash" in v.error
     record = dict(c.metadata["tool_use"], version=999)
-    v = run_verifier(tool_state, dataclasses.replace(c, metadata={**c.metadata, "tool_use": record}), c.expected)
+    v = run_verifier(
+        tool_state, dataclasses.replace(c, metadata={**c.metadata, "tool_use": record}), c.expected
+    )
     assert v.errored and "version" in v.error
     assert run_verifier(ToolStateVerifier(check_replay=False), tampered, c.expected).passed
 
@@ -168,7 +199,9 @@ def test_embedded_initial_database_replays_without_world_generation(pivotrl_pm):
     cands = list(extract_tool_use(traj, ExtractOptions(domain="tool-use")))
     verifier = get_registry().domain_verifier("tool-use")
     assert all(run_verifier(verifier, c, c.expected).passed for c in cands)
-    bad = dict(cands[-1].metadata["tool_use"], initial_db={**traj.metadata["tool_use"]["initial_db"], "handoffs": 5})
+    bad = dict(
+        cands[-1].metadata["tool_use"], initial_db={**traj.metadata["tool_use"]["initial_db"], "handoffs": 5}
+    )
     v = run_verifier(verifier, dataclasses.replace(cands[-1], metadata={"tool_use": bad}), cands[-1].expected)
     assert v.errored
 

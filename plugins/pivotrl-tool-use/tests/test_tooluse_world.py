@@ -24,8 +24,13 @@ def _order_with(db, status):
 
 def test_same_seed_same_world_in_a_fresh_process_with_another_hash_seed():
     code = "from pivotrl_tool_use.world import build_db, db_hash; print(db_hash(build_db(5)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    ).stdout.strip()
     assert out == db_hash(build_db(5))
     assert db_hash(build_db(5)) != db_hash(build_db(6))
 
@@ -59,10 +64,16 @@ def test_lookups_forgive_casing_and_order_id_form():
     uid = sorted(db["users"])[0]
     user = db["users"][uid]
     assert execute(db, "find_user_by_email", {"email": user["email"].upper()}) == uid
-    args = {"first_name": user["name"]["first"].lower(), "last_name": user["name"]["last"].upper(), "zip": user["zip"]}
+    args = {
+        "first_name": user["name"]["first"].lower(),
+        "last_name": user["name"]["last"].upper(),
+        "zip": user["zip"],
+    }
     assert execute(db, "find_user_by_name_zip", args) == uid
     oid = user["orders"][0]
-    assert execute(db, "get_order", {"order_id": oid}) == execute(db, "get_order", {"order_id": oid[1:].lower()})
+    assert execute(db, "get_order", {"order_id": oid}) == execute(
+        db, "get_order", {"order_id": oid[1:].lower()}
+    )
     assert json.loads(execute(db, "get_user", {"user_id": uid}))["orders"] == user["orders"]
 
 
@@ -89,7 +100,12 @@ def test_cancel_refunds_and_is_recorded():
     oid, order = _order_with(db, "pending")
     out = json.loads(execute(db, "cancel_order", {"order_id": oid[1:], "reason": "Ordered by Mistake"}))
     total = round(sum(it["price"] for it in order["items"]), 2)
-    assert out == {"order_id": oid, "status": "cancelled", "refund": total, "payment_method_id": order["payment_method_id"]}
+    assert out == {
+        "order_id": oid,
+        "status": "cancelled",
+        "refund": total,
+        "payment_method_id": order["payment_method_id"],
+    }
     assert db["orders"][oid]["cancel"] == {"reason": "ordered by mistake", "refund": total}
     assert is_error(execute(db, "cancel_order", {"order_id": oid, "reason": "no longer needed"}))
 
@@ -112,8 +128,11 @@ def test_return_to_gift_card_credits_the_balance_and_item_order_does_not_matter(
     # omitting the optional payment method is the same as naming the original one
     c, d = copy.deepcopy(base), copy.deepcopy(base)
     execute(c, "return_items", {"order_id": oid, "item_ids": ids[:1]})
-    execute(d, "return_items", {"order_id": oid, "item_ids": ids[:1],
-                                "payment_method_id": base["orders"][oid]["payment_method_id"]})
+    execute(
+        d,
+        "return_items",
+        {"order_id": oid, "item_ids": ids[:1], "payment_method_id": base["orders"][oid]["payment_method_id"]},
+    )
     assert canonical_json(c) == canonical_json(d)
 
 
@@ -124,9 +143,13 @@ def test_exchange_needs_an_available_other_variant():
     variants = db["products"][item["product_id"]]["variants"]
     other = next(k for k in sorted(variants) if k != item["item_id"])
     variants[other]["available"] = False
-    assert "not available" in execute(db, "exchange_item", {"order_id": oid, "item_id": item["item_id"], "new_item_id": other})
+    assert "not available" in execute(
+        db, "exchange_item", {"order_id": oid, "item_id": item["item_id"], "new_item_id": other}
+    )
     variants[other]["available"] = True
-    out = json.loads(execute(db, "exchange_item", {"order_id": oid, "item_id": item["item_id"], "new_item_id": other}))
+    out = json.loads(
+        execute(db, "exchange_item", {"order_id": oid, "item_id": item["item_id"], "new_item_id": other})
+    )
     assert out["status"] == "exchange requested" and db["orders"][oid]["exchange"]["new_item_id"] == other
 
 

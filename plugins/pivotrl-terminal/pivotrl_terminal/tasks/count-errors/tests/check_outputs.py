@@ -1,4 +1,5 @@
 """error_count.txt holds the number of ERROR lines of logs/app.log (3)."""
+
 from pathlib import Path
 
 path = Path("error_count.txt")

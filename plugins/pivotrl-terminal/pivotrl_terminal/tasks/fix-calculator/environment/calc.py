@@ -1,4 +1,5 @@
 """Print the sum of two integers given on the command line."""
+
 import sys
 
 

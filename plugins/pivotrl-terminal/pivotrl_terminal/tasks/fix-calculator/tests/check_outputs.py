@@ -1,4 +1,5 @@
 """calc.py prints the sum of its two arguments."""
+
 import subprocess
 
 for a, b in [(2, 3), (-4, 10), (0, 0), (123, 877)]:

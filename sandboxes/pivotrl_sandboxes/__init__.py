@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .build import Recipe, build_image, build_rootfs
 from .bwrap_backend import BwrapSandbox
-from .docker_backend import DockerSandbox, reap_containers
+from .containers import reap_containers
+from .docker_backend import DockerSandbox
 from .pool import DockerPool, close_pools, get_pool
 
 __all__ = [

@@ -9,6 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import IO
 
+from pivotrl_core import SandboxError
+
 __all__ = ["Capped", "check_relpath", "drain", "pack_files", "unpack_files"]
 
 
@@ -103,8 +105,6 @@ def unpack_files(blob: bytes, limit: int) -> dict[str, bytes]:
 
     A broken archive or one holding more than ``limit`` bytes raises SandboxError.
     """
-    from pivotrl_core.sandbox import SandboxError
-
     try:
         return _unpack(blob, limit)
     except (tarfile.TarError, ValueError) as e:

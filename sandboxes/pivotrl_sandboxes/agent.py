@@ -25,7 +25,9 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["AGENT_SOURCE", "AgentClient", "AgentLost", "agent_for", "agent_reset", "drop_agent"]
+from .containers import docker_client, exec_reset, on_forget
+
+__all__ = ["AGENT_SOURCE", "AgentClient", "AgentLost", "agent_for", "drop_agent", "reset_container"]
 
 AGENT_SOURCE = r"""
 import base64, json, os, selectors, shutil, signal, subprocess, sys, time
@@ -102,7 +104,8 @@ def run(req):
     proc.stdout.close()
     proc.stderr.close()
     return {"rc": rc if rc >= 0 else 128 - rc, "timed_out": timed_out,
-            "out": base64.b64encode(bytes(kept[1])).decode(), "err": base64.b64encode(bytes(kept[2])).decode(),
+            "out": base64.b64encode(bytes(kept[1])).decode(),
+            "err": base64.b64encode(bytes(kept[2])).decode(),
             "dropped": dropped[1] + dropped[2]}
 
 def wipe(folders):
@@ -150,8 +153,6 @@ class AgentClient:
     """The host side of one container's executor: one request at a time."""
 
     def __init__(self, cid: str, user: str, workdir: str) -> None:
-        from .docker_backend import docker_client
-
         api = docker_client().api
         self.cid = cid
         try:
@@ -240,7 +241,10 @@ def drop_agent(cid: str) -> None:
         agent.close()
 
 
-def agent_reset(cid: str, workdir: str) -> bool:
+on_forget(drop_agent)
+
+
+def _agent_reset(cid: str, workdir: str) -> bool:
     """Reset through the executor (fast); False when it could not, so the caller falls back."""
     agent = agent_for(cid, workdir)
     if agent is None:
@@ -250,3 +254,11 @@ def agent_reset(cid: str, workdir: str) -> bool:
     except AgentLost:
         drop_agent(cid)
         return False
+
+
+def reset_container(cid: str, workdir: str) -> bool:
+    """Kill the user's processes and empty the work dir and /tmp; False means discard it.
+
+    Through the container's executor when it answers, else with a ``docker exec``.
+    """
+    return _agent_reset(cid, workdir) or exec_reset(cid, workdir)

@@ -5,9 +5,9 @@ already exists for the same recipe (the recipe hash is in folder names and image
 ``pivotrl sandbox build`` is idempotent:
 
 1. **rootfs**: ``debootstrap --variant=minbase --include=python3,procps bookworm`` into the cache
-   (:func:`rootfs_root`: ``/var/cache/pivotrl/sandbox`` as root), then users ``sandbox`` (uid 1000, runs commands)
-   and ``keeper`` (uid 1001, owns the container's idle process) and the ``/work`` mount point are
-   added. The ``bwrap`` backend uses this folder as its read-only root.
+   (:func:`rootfs_root`: ``/var/cache/pivotrl/sandbox`` as root), then users ``sandbox`` (uid 1000,
+   runs commands) and ``keeper`` (uid 1001, owns the container's idle process) and the ``/work``
+   mount point are added. The ``bwrap`` backend uses this folder as its read-only root.
 2. **base image** ``pivotrl/sandbox-base:<hash>``: the rootfs streamed into ``docker import``.
 3. **image** ``pivotrl/sandbox-py`` (``SandboxSpec.image``): a local build ``FROM`` the base that
    sets the environment and labels, with ``network_mode=none``.
@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pivotrl_core.errors import ConfigError
-from pivotrl_core.policies.models import cache_dir
-from pivotrl_core.sandbox import SandboxError
+from pivotrl_core import ConfigError, SandboxError, cache_dir
+
+from .containers import docker_client
 
 __all__ = ["Recipe", "build_image", "build_rootfs", "image_status", "rootfs_path"]
 
@@ -153,8 +153,6 @@ def build_rootfs(recipe: Recipe | None = None, log: Log = print, force: bool = F
 
 
 def _client() -> Any:
-    from .docker_backend import docker_client
-
     return docker_client()
 
 
@@ -206,7 +204,9 @@ def _build_layer(client: Any, recipe: Recipe, log: Log) -> None:
 
 
 def build_image(recipe: Recipe | None = None, log: Log = print, force: bool = False) -> str:
-    """All three stages (the rootfs is kept for bwrap); returns the image name. Idempotent unless ``force``."""
+    """All three stages (the rootfs is kept for bwrap); returns the image name.
+
+    Idempotent unless ``force``."""
     recipe = recipe or Recipe()
     client = _client()
     with _lock("image"):

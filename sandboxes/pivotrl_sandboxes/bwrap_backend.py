@@ -20,20 +20,21 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pivotrl_core.sandbox import SandboxError, SandboxResult, SandboxSpec
+from pivotrl_core import SandboxError, SandboxResult, SandboxSpec
 
 from . import cgroups
 from ._io import Capped, drain, pack_files, unpack_files
-from .session import current_session, owner_alive
+from .build import rootfs_path, rootfs_ready
+from .bwrap_state import cleanup_sandbox, cleanup_state_dir, reap_state_dirs, state_root
+from .session import current_session
 
-__all__ = ["BwrapSandbox", "cleanup_state_dir", "reap_state_dirs"]
+__all__ = ["BwrapSandbox"]
 
 GRACE_S = 2.0
 HOST_UID = 65534  # "nobody": the host uid sandboxes run as when we are root
@@ -47,10 +48,6 @@ ETC_FILES = {
     "hostname": "sandbox\n",
     "hosts": "127.0.0.1 localhost sandbox\n",
 }
-
-
-def state_root() -> Path:
-    return Path(os.environ.get("PIVOTRL_SANDBOX_DIR") or tempfile.gettempdir())
 
 
 def _is_root() -> bool:
@@ -73,67 +70,6 @@ def _session_dir() -> Path:
         session.watch(bwrap_dir=str(d))
         session.on_exit(lambda: cleanup_state_dir(d))
     return d
-
-
-def _umount(path: Path) -> None:
-    subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def _cleanup_sandbox(folder: Path) -> None:
-    meta_file = folder / "meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    cgroups.remove(cgroups.CgroupSet([Path(p) for p in meta.get("cgroups", [])]))
-    for m in meta.get("mounts", []):
-        _umount(Path(m))
-    _safe_rmtree(folder)
-
-
-def mounts_under(folder: Path) -> list[Path]:
-    """Mount points at or below ``folder`` (from /proc/self/mountinfo), deepest first."""
-    base = str(folder.resolve())
-    found = []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            point = line.split()[4].replace("\\040", " ")
-            if point == base or point.startswith(base + "/"):
-                found.append(Path(point))
-    return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
-
-
-def _safe_rmtree(folder: Path) -> bool:
-    """Delete ``folder`` only when nothing is mounted below it (never delete through a mount)."""
-    for _ in range(10):
-        mounted = mounts_under(folder)
-        if not mounted:
-            shutil.rmtree(folder, ignore_errors=True)
-            return True
-        for m in mounted:
-            _umount(m)
-    return False
-
-
-def cleanup_state_dir(folder: str | Path) -> None:
-    """Remove one session's bwrap state: kill leftovers, remove cgroups, unmount, delete."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return
-    for sub in folder.glob("sbx-*"):
-        _cleanup_sandbox(sub)
-    _safe_rmtree(folder)
-
-
-def reap_state_dirs(everything: bool = False) -> list[str]:
-    """Clean the state folders of sessions whose owner is gone (or all with ``everything``)."""
-    removed = []
-    for folder in state_root().glob("pivotrl-bwrap-*"):
-        try:
-            owner = (folder / "owner").read_text().strip()
-        except OSError:
-            owner = ""
-        if everything or not owner_alive(owner):
-            cleanup_state_dir(folder)
-            removed.append(folder.name)
-    return removed
 
 
 def _root_binds(rootfs: Path | None, etc: Path) -> list[str]:
@@ -165,8 +101,6 @@ def _reachable(path: Path, uid: int) -> bool:
 def _default_rootfs(uid: int | None = None) -> Path | None:
     """The built rootfs when it exists and ``uid`` can reach it; else None (host ``/usr`` mode)."""
     with contextlib.suppress(Exception):
-        from .build import rootfs_path, rootfs_ready
-
         if rootfs_ready() and (uid is None or uid == os.geteuid() or _reachable(rootfs_path(), uid)):
             return rootfs_path()
     return None
@@ -192,15 +126,16 @@ class BwrapSandbox:
         self._meta: dict[str, list[str]] = {"mounts": [], "cgroups": []}
         if self.rootfs is not None and self._uid != os.geteuid() and not _reachable(self.rootfs, self._uid):
             raise SandboxError(
-                f"bwrap rootfs {self.rootfs} is not reachable by the sandbox uid {self._uid}: every folder on its "
-                "path needs o+x (build it with `pivotrl sandbox build`, which puts it under /var/cache/pivotrl as root)"
+                f"bwrap rootfs {self.rootfs} is not reachable by the sandbox uid {self._uid}: every folder "
+                "on its path needs o+x (build it with `pivotrl sandbox build`, which puts it under "
+                "/var/cache/pivotrl as root)"
             )
         self._cg: cgroups.CgroupSet | None = None
         self._closed = False
         try:
             self._prepare()
         except Exception:
-            _cleanup_sandbox(self._dir)
+            cleanup_sandbox(self._dir)
             raise
 
     def _prepare(self) -> None:
@@ -379,7 +314,7 @@ class BwrapSandbox:
         if self._closed:
             return
         self._closed = True
-        _cleanup_sandbox(self._dir)
+        cleanup_sandbox(self._dir)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict
 
 import click
+from rich.console import Console
 
-from pivotrl_core.errors import ConfigError
-from pivotrl_core.sandbox import SandboxError, SandboxSpec
+from pivotrl_core import ConfigError, SandboxError, SandboxSpec, open_sandbox, resolve_backend
+
+from .build import Recipe, build_image, build_rootfs
+from .bwrap_state import reap_state_dirs
+from .containers import reap_containers
+from .doctor import run_checks
 
 __all__ = ["sandbox_group"]
 
@@ -32,10 +38,6 @@ def build_command(force: bool, suite: str, mirror: str, image: str, rootfs_only:
 
     Idempotent: stages whose output exists for the same recipe are skipped.
     """
-    from rich.console import Console
-
-    from .build import Recipe, build_image, build_rootfs
-
     console = Console(stderr=True)
     recipe = Recipe(suite=suite, mirror=mirror, image=image)
     start = time.monotonic()
@@ -59,12 +61,8 @@ def build_command(force: bool, suite: str, mirror: str, image: str, rootfs_only:
 @click.option("--all", "everything", is_flag=True, help="Also remove sandboxes of processes still running.")
 def reap_command(everything: bool) -> None:
     """Remove leftover sandboxes (containers and bwrap folders) whose owner process is gone."""
-    from .bwrap_backend import reap_state_dirs
-
     removed: list[str] = []
     try:
-        from .docker_backend import reap_containers
-
         removed += [f"container {c}" for c in reap_containers(everything=everything)]
     except SandboxError as e:
         click.echo(f"docker: skipped ({e})", err=True)
@@ -78,8 +76,6 @@ def reap_command(everything: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def doctor_command(as_json: bool) -> None:
     """Check the Docker engine, the image, bubblewrap and which backend `auto` picks."""
-    from .doctor import run_checks
-
     checks = run_checks()
     if as_json:
         click.echo(json.dumps([c.to_dict() for c in checks], indent=2))
@@ -98,10 +94,6 @@ def doctor_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the SandboxResult as JSON.")
 def run_command(command: str, backend: str | None, timeout_s: float, memory_mb: int, as_json: bool) -> None:
     """Run one shell COMMAND in a fresh sandbox and exit with its status."""
-    from dataclasses import asdict
-
-    from pivotrl_core.sandbox import open_sandbox, resolve_backend
-
     spec = SandboxSpec(timeout_s=timeout_s, memory_mb=memory_mb)
     name = resolve_backend(backend)
     opts = {"pool": False} if name == "docker" else {}  # one command: a warm pool would be waste

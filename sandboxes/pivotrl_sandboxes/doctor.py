@@ -7,6 +7,12 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
+from pivotrl_core import PivotrlError, SandboxError, SandboxSpec, get_registry, resolve_backend
+
+from .build import Recipe, image_status, rootfs_path, rootfs_ready
+from .bwrap_backend import BwrapSandbox
+from .containers import docker_client
+
 __all__ = ["Check", "run_checks"]
 
 
@@ -28,11 +34,6 @@ def _docker_checks() -> list[Check]:
         checks.append(Check("docker SDK", True, f"docker {docker.__version__}"))
     except ImportError:
         return [Check("docker SDK", False, "not installed: pip install docker")]
-    from pivotrl_core.sandbox import SandboxError
-
-    from .build import Recipe, image_status
-    from .docker_backend import docker_client
-
     try:
         client = docker_client()
     except SandboxError as e:
@@ -50,9 +51,6 @@ def _docker_checks() -> list[Check]:
 
 
 def _probe(name: str, backend: str) -> Check:
-    from pivotrl_core.registry import get_registry
-    from pivotrl_core.sandbox import SandboxSpec
-
     try:
         with get_registry().sandbox(backend, spec=SandboxSpec(timeout_s=10), **_no_pool(backend)) as box:
             res = box.run("echo ok; id -u")
@@ -69,9 +67,6 @@ def _no_pool(backend: str) -> dict[str, Any]:
 
 
 def _bwrap_checks() -> list[Check]:
-    from .build import rootfs_path, rootfs_ready
-    from .bwrap_backend import BwrapSandbox
-
     ok, reason = BwrapSandbox.available()
     checks = [Check("bubblewrap", ok, reason)]
     root = rootfs_path()
@@ -87,9 +82,6 @@ def _bwrap_checks() -> list[Check]:
 
 def run_checks() -> list[Check]:
     """Every check, in order; the last says which backend ``auto`` picks."""
-    from pivotrl_core.errors import PivotrlError
-    from pivotrl_core.sandbox import resolve_backend
-
     checks = _docker_checks() + _bwrap_checks()
     checks.append(
         Check("root", os.geteuid() == 0, "root: cgroups and tmpfs quotas for bwrap" if os.geteuid() == 0 else

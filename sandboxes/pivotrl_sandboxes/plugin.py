@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pivotrl_core.hookspecs import Register, hookimpl
+from pivotrl_core import Register, hookimpl
 
 from .bwrap_backend import BwrapSandbox
+from .cli import sandbox_group
 from .docker_backend import DockerSandbox
 
 
@@ -18,7 +19,5 @@ def pivotrl_register_sandboxes(register: Register) -> None:
 
 @hookimpl
 def pivotrl_register_commands(cli: Any) -> None:
-    from .cli import sandbox_group
-
     if "sandbox" not in cli.commands:
         cli.add_command(sandbox_group)

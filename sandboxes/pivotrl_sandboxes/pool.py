@@ -14,9 +14,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from pivotrl_core.sandbox import SandboxSpec
+from pivotrl_core import SandboxSpec
 
-from .docker_backend import create_container, reap_containers, remove_container, reset_container
+from .agent import agent_for, reset_container
+from .containers import create_container, reap_containers, remove_container
 from .session import current_session
 
 __all__ = ["DockerPool", "close_pools", "get_pool"]
@@ -103,8 +104,6 @@ class DockerPool:
                 return
 
     def _warm_one(self) -> None:
-        from .agent import agent_for
-
         try:
             cid = create_container(self.spec)
             agent_for(cid, self.spec.workdir)  # start the executor now, off the critical path

@@ -6,7 +6,7 @@ backend cannot run here (``None`` when it can), for ``pytest.skip`` messages.
 
 from __future__ import annotations
 
-from pivotrl_core.sandbox import SandboxSpec
+from pivotrl_core import SandboxSpec, get_registry
 
 __all__ = ["TIGHT", "unavailable"]
 
@@ -17,8 +17,6 @@ TIGHT = SandboxSpec(
 
 def unavailable(backend: str) -> str | None:
     """Why ``backend`` cannot run here, or None."""
-    from pivotrl_core.registry import get_registry
-
     cls = get_registry().get("sandbox", backend)
     ok, reason = cls.available()
     return None if ok else reason

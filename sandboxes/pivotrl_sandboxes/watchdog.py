@@ -13,6 +13,8 @@ import contextlib
 import signal
 import sys
 
+from .bwrap_state import cleanup_state_dir
+from .containers import reap_containers
 from .session import HANDOVER
 
 
@@ -32,13 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # a newer watchdog of the same session took over
     if args.docker:
         with contextlib.suppress(Exception):
-            from .docker_backend import reap_containers
-
             reap_containers(session=args.session)
     for folder in args.bwrap_dir:
         with contextlib.suppress(Exception):
-            from .bwrap_backend import cleanup_state_dir
-
             cleanup_state_dir(folder)
     return 0
 

@@ -93,7 +93,8 @@ def test_100mb_stdout_is_capped(backend: str, open_box) -> None:  # noqa: ANN001
 def test_disk_fill_is_bounded(backend: str, open_box) -> None:  # noqa: ANN001
     box = open_box()
     res = box.run(
-        "dd if=/dev/zero of=big bs=1M count=100 2>&1; du -m big | cut -f1; dd if=/dev/zero of=/tmp/t bs=1M count=100",
+        "dd if=/dev/zero of=big bs=1M count=100 2>&1; du -m big | cut -f1;"
+        " dd if=/dev/zero of=/tmp/t bs=1M count=100",
         timeout_s=10,
     )
     assert "No space left" in res.stdout + res.stderr

@@ -36,7 +36,7 @@ def test_build_is_idempotent(docker_ready: None, cli) -> None:  # noqa: ANN001
 
 @pytest.mark.docker
 def test_image_has_the_sandbox_users_and_python(docker_ready: None) -> None:
-    from pivotrl_sandboxes.docker_backend import docker_client
+    from pivotrl_sandboxes.containers import docker_client
 
     out = docker_client().containers.run(
         "pivotrl/sandbox-py", ["sh", "-c", "id sandbox; id keeper; python3 --version; echo $HOME; pwd"],

@@ -58,7 +58,7 @@ def test_concurrent_users_get_distinct_containers(pool: DockerPool) -> None:
 
 
 def test_broken_container_is_discarded_not_reused(pool: DockerPool) -> None:
-    from pivotrl_sandboxes.docker_backend import docker_client
+    from pivotrl_sandboxes.containers import docker_client
 
     cid = pool.acquire()
     docker_client().api.kill(cid)  # the container dies under us: the reset must fail

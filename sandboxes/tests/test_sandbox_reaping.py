@@ -77,7 +77,7 @@ def test_owner_death_removes_its_sandboxes(
 
 @pytest.mark.docker
 def test_startup_reaping_removes_orphans_only(docker_ready: None) -> None:
-    from pivotrl_sandboxes.docker_backend import container_config, docker_client, reap_containers
+    from pivotrl_sandboxes.containers import container_config, docker_client, reap_containers
     from pivotrl_sandboxes.session import LABEL, LABEL_OWNER, LABEL_SESSION, current_session
 
     client = docker_client()
@@ -97,7 +97,7 @@ def test_startup_reaping_removes_orphans_only(docker_ready: None) -> None:
 def test_bwrap_orphan_state_is_reaped(
     bwrap_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pivotrl_sandboxes.bwrap_backend import reap_state_dirs
+    from pivotrl_sandboxes.bwrap_state import reap_state_dirs
 
     monkeypatch.setenv("PIVOTRL_SANDBOX_DIR", str(tmp_path))
     orphan = tmp_path / "pivotrl-bwrap-dead"
@@ -114,7 +114,7 @@ def test_bwrap_orphan_state_is_reaped(
 
 @pytest.mark.docker
 def test_cli_reap_reports_what_it_removed(docker_ready: None) -> None:
-    from pivotrl_sandboxes.docker_backend import container_config, docker_client
+    from pivotrl_sandboxes.containers import container_config, docker_client
     from pivotrl_sandboxes.session import LABEL, LABEL_OWNER, LABEL_SESSION
 
     dead = {LABEL: "1", LABEL_SESSION: "cafe", LABEL_OWNER: f"{socket.gethostname()}:999999998:1"}
@@ -132,7 +132,7 @@ def test_cli_reap_reports_what_it_removed(docker_ready: None) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
 def test_cleanup_never_deletes_through_a_mount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder mounted inside a state dir is unmounted, never emptied (its files survive)."""
-    from pivotrl_sandboxes.bwrap_backend import cleanup_state_dir, mounts_under
+    from pivotrl_sandboxes.bwrap_state import cleanup_state_dir, mounts_under
 
     precious = tmp_path / "precious"
     precious.mkdir()

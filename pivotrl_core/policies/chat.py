@@ -16,16 +16,17 @@ verifier, it never raises).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from ..types import Message, ToolCall
+from .tool_formats import ToolCallFormat, get_tool_format, parse_with
 
 __all__ = [
     "CHATML_TEMPLATE",
     "RENDER_VERSION",
     "end_of_turn",
+    "end_of_turn_ids",
     "fit_to_context",
     "parse_completion",
     "render_action",
@@ -50,7 +51,7 @@ TOOL_INSTRUCTION = (
     "Tools (argument type is string unless given; ? marks an optional argument):\n{tools}"
 )
 
-_TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+_DEFAULT_FORMAT = get_tool_format("hermes")
 
 
 def _template(tokenizer: Any) -> str:
@@ -63,14 +64,41 @@ def supports_native_tools(tokenizer: Any) -> bool:
     return "tools" in tpl and "tool_call" in tpl
 
 
+_MARK = "\u2063pivotrl-end-probe\u2063"
+
+
 def end_of_turn(tokenizer: Any) -> str:
-    """The string that ends an assistant turn under the tokenizer's template."""
-    tpl = _template(tokenizer)
-    if "<|im_end|>" in tpl:
-        return "<|im_end|>"
-    if "<|eot_id|>" in tpl:
-        return "<|eot_id|>"
+    """The string the chat template writes after an assistant message (``<|im_end|>``,
+    ``<|eot_id|>``, ``<end_of_turn>``, ...), found by rendering one; the tokenizer's EOS token when
+    the template writes nothing there. Stopping itself uses the generation config's EOS ids too
+    (see :func:`end_of_turn_ids`)."""
+    probe = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": _MARK}]
+    try:
+        text = tokenizer.apply_chat_template(probe, chat_template=_template(tokenizer), tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that rejects the probe
+        text = ""
+    tail = text.split(_MARK, 1)[1] if _MARK in text else ""
+    end = tail.strip().split("\n", 1)[0].strip() if tail.strip() else ""
+    special = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    if end and (end in special or len(tokenizer(end, add_special_tokens=False)["input_ids"]) == 1):
+        return end
     return tokenizer.eos_token or ""
+
+
+def end_of_turn_ids(tokenizer: Any, generation_config: Any = None) -> frozenset[int]:
+    """Token ids that end a sampled turn: the generation config's EOS ids, the tokenizer's EOS id
+    and the template's end-of-turn token."""
+    ids: set[int] = set()
+    eos = getattr(generation_config, "eos_token_id", None)
+    for e in eos if isinstance(eos, list | tuple) else [eos, getattr(tokenizer, "eos_token_id", None)]:
+        if isinstance(e, int):
+            ids.add(e)
+    end = end_of_turn(tokenizer)
+    if end:
+        enc = tokenizer(end, add_special_tokens=False)["input_ids"]
+        if len(enc) == 1:
+            ids.add(enc[0])
+    return frozenset(ids)
 
 
 def _arg_text(name: str, schema: Any, required: bool) -> str:
@@ -108,8 +136,11 @@ def _call_text(tc: ToolCall) -> str:
     )
 
 
-def render_action(message: Message) -> str:
-    """The assistant text of an action in the fallback format (what a model should emit)."""
+def render_action(message: Message, fmt: ToolCallFormat | None = None) -> str:
+    """The assistant text of an action as the model's family writes it (``fmt``; Hermes, the
+    fallback, when not given): what SFT and the warm-up teach, and what the parser reads."""
+    if fmt is not None:
+        return fmt.render(message)
     parts = []
     if message.content and message.content.strip():
         parts.append(message.content.strip())
@@ -188,38 +219,16 @@ def fit_to_context(
             dropped += 1
 
 
-def _parse_call(blob: str) -> ToolCall | None:
-    try:
-        obj = json.loads(blob)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or not obj["name"].strip():
-        return None
-    args = obj.get("arguments", obj.get("parameters", {}))
-    try:
-        return ToolCall.from_raw(obj["name"], args)
-    except Exception:  # noqa: BLE001 - arguments of a strange type: keep as raw text
-        return ToolCall(name=obj["name"], arguments=None, raw_arguments=json.dumps(args))
-
-
-def parse_completion(text: str, end_token: str | None = None) -> Message:
+def parse_completion(
+    text: str,
+    end_token: str | None = None,
+    fmt: ToolCallFormat | None = None,
+    tools: Sequence[dict[str, Any]] = (),
+) -> Message:
     """Parse raw model output into an assistant :class:`Message`; never raises.
 
-    ``<tool_call>{json}</tool_call>`` blocks become tool calls (a block whose JSON does not parse
-    is left in the text); the remaining text is the content.
+    ``fmt`` is the model's tool-call format (:func:`~pivotrl_core.policies.tool_formats.detect_tool_format`);
+    without it, Hermes ``<tool_call>{json}</tool_call>`` blocks with the bare/fenced JSON fallback.
+    Text that is not a well-formed call stays content.
     """
-    if end_token and end_token in text:
-        text = text.split(end_token, 1)[0]
-    calls: list[ToolCall] = []
-    kept: list[str] = []
-    pos = 0
-    for m in _TOOL_CALL_RE.finditer(text):
-        call = _parse_call(m.group(1))
-        if call is None:
-            continue
-        kept.append(text[pos : m.start()])
-        pos = m.end()
-        calls.append(call)
-    kept.append(text[pos:])
-    content = "".join(kept).strip()
-    return Message(role="assistant", content=content or None, tool_calls=tuple(calls))
+    return parse_with(fmt or _DEFAULT_FORMAT, text, tools, end_token)

@@ -27,7 +27,8 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from .base import Completion, Prompt, SamplingParams
-from .chat import end_of_turn, fit_to_context, parse_completion, render_prompt
+from .chat import end_of_turn, end_of_turn_ids, fit_to_context, parse_completion, render_prompt
+from .tool_formats import detect_tool_format
 
 __all__ = ["ContextInfo", "HFPolicy", "prepare_prompt", "prompt_seed"]
 
@@ -46,6 +47,7 @@ class ContextInfo:
     prompt_tokens: int
     dropped_turns: int = 0
     skip_reason: str | None = None
+    tools: tuple[dict[str, Any], ...] = ()  # the prompt's tool specs, for typed call parsing
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class HFPolicy:
         num_threads: int | None = None,
         shared_prefix: bool | None = None,
         prefix_cache: int = 0,
+        tool_format: str | None = None,
     ) -> None:
         if context_rule not in ("truncate", "skip"):
             raise ConfigError(f"context_rule must be 'truncate' or 'skip', got {context_rule!r}")
@@ -116,7 +119,8 @@ class HFPolicy:
 
         self.prefix_store = PrefixStore(prefix_cache) if prefix_cache > 0 and self.shared_prefix else None
         self.end_token = end_of_turn(self.tokenizer)
-        self.stop_ids = _stop_ids(self.tokenizer, self.model, self.end_token)
+        self.stop_ids = end_of_turn_ids(self.tokenizer, getattr(self.model, "generation_config", None))
+        self.tool_format = detect_tool_format(self.tokenizer, tool_format)
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30)
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -183,7 +187,7 @@ class HFPolicy:
         self.stats["new_tokens"] += len(tokens)
         return Completion(
             text=text,
-            message=parse_completion(text, self.end_token),
+            message=parse_completion(text, self.end_token, self.tool_format, info.tools),
             token_ids=tuple(tokens),
             logprobs=tuple(logps),
             finish_reason=reason,
@@ -228,19 +232,19 @@ def prepare_prompt(tokenizer: Any, prompt: Prompt, limit: int, rule: ContextRule
     when even that does not fit; ``skip`` skips every prompt over the limit.
     """
     ids = _encode(tokenizer, render_prompt(tokenizer, prompt.messages, prompt.tools))
+    tools = tuple(prompt.tools)
     if len(ids) <= limit:
-        return ContextInfo(tuple(ids), len(ids))
+        return ContextInfo(tuple(ids), len(ids), tools=tools)
     if rule == "skip":
-        return ContextInfo(None, len(ids), skip_reason=f"prompt has {len(ids)} tokens > limit {limit}")
+        reason = f"prompt has {len(ids)} tokens > limit {limit}"
+        return ContextInfo(None, len(ids), skip_reason=reason, tools=tools)
     fitted = fit_to_context(tokenizer, prompt.messages, prompt.tools, limit)
     if fitted is None:
-        return ContextInfo(
-            None, len(ids), skip_reason=f"system prompt, tools and last turn exceed {limit} tokens"
-        )
+        reason = f"system prompt, tools and last turn exceed {limit} tokens"
+        return ContextInfo(None, len(ids), skip_reason=reason, tools=tools)
     msgs, dropped = fitted
-    return ContextInfo(
-        tuple(_encode(tokenizer, render_prompt(tokenizer, msgs, prompt.tools))), len(ids), dropped
-    )
+    fitted_ids = tuple(_encode(tokenizer, render_prompt(tokenizer, msgs, prompt.tools)))
+    return ContextInfo(fitted_ids, len(ids), dropped, tools=tools)
 
 
 def _encode(tokenizer: Any, text: str) -> list[int]:
@@ -262,19 +266,6 @@ def _load(model: Any, tokenizer: Any, device: str, dtype: str) -> tuple[str, Any
         tokenizer.pad_token = tokenizer.eos_token
     name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
     return name, model, tokenizer
-
-
-def _stop_ids(tokenizer: Any, model: Any, end_token: str) -> frozenset[int]:
-    ids: set[int] = set()
-    if end_token:
-        enc = tokenizer(end_token, add_special_tokens=False)["input_ids"]
-        if len(enc) == 1:
-            ids.add(int(enc[0]))
-    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for e in eos if isinstance(eos, (list, tuple)) else [eos, tokenizer.eos_token_id]:
-        if e is not None:
-            ids.add(int(e))
-    return frozenset(ids)
 
 
 def _batches(

@@ -15,8 +15,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import Completion, Prompt, SamplingParams
-from .chat import end_of_turn, parse_completion
+from .chat import end_of_turn, end_of_turn_ids, parse_completion
 from .hf import ContextInfo, ContextRule, prepare_prompt
+from .tool_formats import detect_tool_format
 
 __all__ = ["VLLMPolicy", "vllm_available"]
 
@@ -50,6 +51,7 @@ class VLLMPolicy:
         max_model_len: int | None = None,
         context_rule: ContextRule = "truncate",
         max_prompt_tokens: int | None = None,
+        tool_format: str | None = None,
         **engine_kwargs: Any,
     ) -> None:
         try:
@@ -69,6 +71,8 @@ class VLLMPolicy:
         self.llm = vllm.LLM(model=resolve_model(model), **kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.end_token = end_of_turn(self.tokenizer)
+        self.stop_ids = sorted(end_of_turn_ids(self.tokenizer, None))
+        self.tool_format = detect_tool_format(self.tokenizer, tool_format)
         self.context_length = int(self.llm.llm_engine.model_config.max_model_len)
         self.context_rule = context_rule
         self.max_prompt_tokens = max_prompt_tokens
@@ -86,7 +90,7 @@ class VLLMPolicy:
         return prepare_prompt(self.tokenizer, prompt, limit, self.context_rule)
 
     def _params(self, n: int, sampling: SamplingParams, **extra: Any) -> Any:
-        stop_ids = [self.tokenizer.convert_tokens_to_ids(self.end_token)] if self.end_token else []
+        stop_ids = list(self.stop_ids)
         return self._vllm.SamplingParams(
             n=n,
             temperature=sampling.temperature,
@@ -123,7 +127,7 @@ class VLLMPolicy:
             lps = tuple(float(d[t].logprob) for t, d in zip(o.token_ids, o.logprobs, strict=False))
         return Completion(
             text=o.text,
-            message=parse_completion(o.text, self.end_token),
+            message=parse_completion(o.text, self.end_token, self.tool_format, info.tools),
             token_ids=tuple(o.token_ids),
             logprobs=lps,
             finish_reason="length" if o.finish_reason == "length" else "stop",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from .bench import terminal_bench
 from .episode import EpisodeResult, OracleAgent, PolicyAgent, run_episode
 from .extract import extract_terminal
-from .task import Task, bundled_tasks_dir, load_tasks
+from .loading import load_task, load_tasks
+from .task import Task, bundled_tasks_dir
 from .terminus import command_similarity, keystroke_script, parse_turn, schema_errors
 from .verifier import TerminalVerifier
 
@@ -19,6 +20,7 @@ __all__ = [
     "command_similarity",
     "extract_terminal",
     "keystroke_script",
+    "load_task",
     "load_tasks",
     "parse_turn",
     "run_episode",

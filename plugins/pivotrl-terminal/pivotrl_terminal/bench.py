@@ -12,11 +12,10 @@ from typing import Any
 
 from rich.progress import Progress
 
-from pivotrl_core.policies.base import SamplingParams
-from pivotrl_core.sandbox import SandboxSpec
+from pivotrl_core import SamplingParams, SandboxSpec
 
 from .episode import EpisodeResult, OracleAgent, PolicyAgent, run_episode
-from .task import load_tasks
+from .loading import load_tasks
 
 __all__ = ["summarize", "terminal_bench"]
 
@@ -36,10 +35,20 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
 
 
 def terminal_bench(
-    policy: Any = None, *, tasks: str | None = None, names: list[str] | None = None, backend: str | None = None,
-    max_turns: int = 10, turn_timeout_s: float = 30.0, temperature: float = 0.0, max_new_tokens: int = 512,
-    seed: int | None = None, oracle: bool = False, memory_mb: int = 512, progress: bool = True,
-) -> dict[str, Any]:  # fmt: skip
+    policy: Any = None,
+    *,
+    tasks: str | None = None,
+    names: list[str] | None = None,
+    backend: str | None = None,
+    max_turns: int = 10,
+    turn_timeout_s: float = 30.0,
+    temperature: float = 0.0,
+    max_new_tokens: int = 512,
+    seed: int | None = None,
+    oracle: bool = False,
+    memory_mb: int = 512,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run every task (``tasks``: a folder; default the bundled fixtures) with ``policy``.
 
     ``oracle=True`` (or no policy) runs each task's ``solution.sh`` instead: a check that the
@@ -53,8 +62,16 @@ def terminal_bench(
         job = bar.add_task("terminal-bench", total=len(task_list))
         for task in task_list:
             agent = OracleAgent(task) if oracle or policy is None else PolicyAgent(policy, sampling)
-            results.append(run_episode(task, agent, backend=backend, max_turns=max_turns,
-                                       turn_timeout_s=turn_timeout_s, spec=spec))  # fmt: skip
+            results.append(
+                run_episode(
+                    task,
+                    agent,
+                    backend=backend,
+                    max_turns=max_turns,
+                    turn_timeout_s=turn_timeout_s,
+                    spec=spec,
+                )
+            )
             bar.advance(job)
     report = summarize(results)
     report["agent"] = "oracle" if oracle or policy is None else getattr(policy, "model_id", "policy")

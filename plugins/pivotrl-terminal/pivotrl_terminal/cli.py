@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
+
+from pivotrl_core import ConfigError, InputError, get_registry, write_jsonl
+
+from .atif import atif_to_trajectory
+from .bench import terminal_bench
+from .loading import load_tasks
 
 __all__ = ["terminal_group"]
 
@@ -21,15 +29,10 @@ def terminal_group() -> None:
 )
 def tasks_command(source: str | None) -> None:
     """List (and validate) the task folders."""
-    from .task import load_tasks
-
     for t in load_tasks(source):
-        extras = [
-            x
-            for x, on in (("environment", t.environment), ("setup.sh", t.setup), ("solution.sh", t.solution))
-            if on
-        ]
-        click.echo(f"{t.name:<20} {t.meta.get('difficulty', '?'):<7} {', '.join(extras)}")
+        parts = (("environment", t.environment), ("setup", t.setup), ("solution", t.solution))
+        extras = [name for name, present in parts if present]
+        click.echo(f"{t.name:<20} {t.meta.get('difficulty', '?'):<7} {t.format:<15} {', '.join(extras)}")
 
 
 @terminal_group.command("bench")
@@ -47,20 +50,31 @@ def tasks_command(source: str | None) -> None:
 )
 @click.option("--out", default=None, metavar="FILE.jsonl", help="Write the episodes' trajectories here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def bench_command(source: str | None, names: tuple[str, ...], oracle: bool, model: str | None, policy_name: str,
-                  backend: str | None, max_turns: int, turn_timeout: float, out: str | None, as_json: bool) -> None:  # fmt: skip
+def bench_command(
+    source: str | None,
+    names: tuple[str, ...],
+    oracle: bool,
+    model: str | None,
+    policy_name: str,
+    backend: str | None,
+    max_turns: int,
+    turn_timeout: float,
+    out: str | None,
+    as_json: bool,
+) -> None:
     """Run agent episodes on the tasks and report the pass rate (exit 1 when any task errored)."""
-    from pivotrl_core.errors import ConfigError
-    from pivotrl_core.jsonl import write_jsonl
-    from pivotrl_core.registry import get_registry
-
-    from .bench import terminal_bench
-
     if not oracle and not model:
         raise ConfigError("give --model NAME for a model agent, or --oracle to run the reference solutions")
     policy = None if oracle else get_registry().policy(policy_name, model=model)
-    report = terminal_bench(policy, tasks=source, names=list(names) or None, backend=backend, max_turns=max_turns,
-                            turn_timeout_s=turn_timeout, oracle=oracle)  # fmt: skip
+    report = terminal_bench(
+        policy,
+        tasks=source,
+        names=list(names) or None,
+        backend=backend,
+        max_turns=max_turns,
+        turn_timeout_s=turn_timeout,
+        oracle=oracle,
+    )
     trajectories = report.pop("trajectories")
     if out:
         write_jsonl(out, trajectories)
@@ -69,11 +83,54 @@ def bench_command(source: str | None, names: tuple[str, ...], oracle: bool, mode
     else:
         for t in report["tasks"]:
             status = "ERROR" if t["error"] else ("pass" if t["passed"] else "FAIL")
-            click.echo(
-                f"{status:<5} {t['task']:<20} {t['turns']} turn(s)  {t['reason']}{'  ' + t['error'] if t['error'] else ''}"
-            )
+            error = f"  {t['error']}" if t["error"] else ""
+            click.echo(f"{status:<5} {t['task']:<20} {t['turns']} turn(s)  {t['reason']}{error}")
         acc = report["accuracy"]
-        click.echo(f"{report['n_passed']}/{report['n_tasks'] - report['n_errored']} passed"
-                   + (f" ({acc:.0%})" if acc is not None else "") + f", {report['n_errored']} errored")  # fmt: skip
+        click.echo(
+            f"{report['n_passed']}/{report['n_tasks'] - report['n_errored']} passed"
+            + (f" ({acc:.0%})" if acc is not None else "")
+            + f", {report['n_errored']} errored"
+        )
     if report["n_errored"]:
         sys.exit(1)
+
+
+def _atif_files(paths: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputError("no such file or folder", path=p)
+        found = sorted(p.rglob("trajectory.json")) if p.is_dir() else [p]
+        if not found:
+            raise InputError("no trajectory.json under this folder", path=p)
+        files += found
+    return files
+
+
+def _atif_doc(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read: {e}", path=path) from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON ({e.msg} at column {e.colno})", path=path, line=e.lineno) from None
+    if not isinstance(doc, dict):
+        raise InputError(f"expected an ATIF trajectory object, got {type(doc).__name__}", path=path)
+    try:
+        atif_to_trajectory(doc)
+    except InputError as e:
+        raise InputError(e.message, path=path, field=e.field) from None
+    return doc
+
+
+@terminal_group.command("atif")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--out", required=True, metavar="FILE.jsonl", help="One ATIF document per line.")
+def atif_command(paths: tuple[str, ...], out: str) -> None:
+    """Collect Harbor ATIF trajectory.json files (or folders of runs) into a JSONL file.
+
+    The file reads as the ``atif`` format: ``pivotrl extract FILE.jsonl --domain terminal``.
+    """
+    files = _atif_files(paths)
+    n = write_jsonl(out, (_atif_doc(f) for f in files), inputs=files)
+    click.echo(f"{n} ATIF trajectories -> {out}")

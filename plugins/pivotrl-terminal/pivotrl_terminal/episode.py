@@ -2,11 +2,12 @@
 
 An *agent* is any callable ``(messages) -> str`` returning its next Terminus-2 turn as text.
 :class:`PolicyAgent` wraps a pivotrl :class:`~pivotrl_core.Policy`; :class:`OracleAgent` types
-the task's ``solution.sh``. :func:`run_episode` prepares the sandbox (environment files, setup),
-alternates agent turns and terminal output up to ``max_turns`` or ``task_complete``, then copies
-the tests in and runs ``run-tests.sh``: exit status 0 is a pass. The episode's messages come back
-as a :class:`~pivotrl_core.Trajectory` whose metadata records the task and its initial sandbox
-state, ready for ``pivotrl extract --domain terminal``.
+the task's solution. :func:`run_episode` prepares the sandbox (environment files, setup),
+alternates agent turns (Terminus-2's prompts, :mod:`pivotrl_terminal.terminus2`) and terminal
+output up to ``max_turns`` or ``task_complete``, then copies the tests in and runs them: a
+Harbor task passes with a reward >= 1, a Terminal-Bench 1 task with exit status 0. The
+episode's messages come back as a :class:`~pivotrl_core.Trajectory` whose metadata records the
+task and its initial sandbox state, ready for ``pivotrl extract --domain terminal``.
 """
 
 from __future__ import annotations
@@ -18,35 +19,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pivotrl_core.policies.base import Prompt, SamplingParams
-from pivotrl_core.sandbox import SandboxError, SandboxSpec, open_sandbox
-from pivotrl_core.types import Message, Trajectory
+from pivotrl_core import Message, Prompt, SamplingParams, SandboxError, SandboxSpec, Trajectory, open_sandbox
 
 from .shell import TerminalSession
 from .task import Task
 from .terminus import keystroke_script, parse_turn, schema_errors, task_complete
+from .terminus2 import completion_confirmation, initial_prompt, limit_output_length, parse_error_prompt
 
-__all__ = ["AGENT_PROMPT", "EpisodeResult", "OracleAgent", "PolicyAgent", "run_episode"]
+__all__ = ["AgentError", "EpisodeResult", "OracleAgent", "PolicyAgent", "run_episode"]
 
 Agent = Callable[[Sequence[Message]], str]
-
-AGENT_PROMPT = """You are an AI agent solving a task in a Linux shell. Each of your answers is one JSON
-object, and nothing else:
-
-{{"analysis": "what the terminal shows and what is left to do",
-  "plan": "what the commands below will do",
-  "commands": [{{"keystrokes": "ls -la\\n", "duration": 0.1}}],
-  "task_complete": false}}
-
-"keystrokes" are typed verbatim: end a command with a newline to run it. "duration" is how many
-seconds to wait for it. Set "task_complete" to true once the task is done; your commands of that
-answer still run. The shell runs as an unprivileged user without network access.
-
-Task:
-{instruction}
-
-Current terminal screen:
-{screen}"""
 
 
 @dataclass
@@ -64,9 +46,18 @@ class EpisodeResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "task": self.task, "passed": self.passed, "turns": self.turns, "reason": self.reason,
-            "error": self.error, "duration_s": round(self.duration_s, 3), "test_output": self.test_output[-2000:],
-        }  # fmt: skip
+            "task": self.task,
+            "passed": self.passed,
+            "turns": self.turns,
+            "reason": self.reason,
+            "error": self.error,
+            "duration_s": round(self.duration_s, 3),
+            "test_output": self.test_output[-2000:],
+        }
+
+
+class AgentError(RuntimeError):
+    """The agent could not produce a turn (e.g. the prompt is over the model's context)."""
 
 
 class PolicyAgent:
@@ -77,21 +68,29 @@ class PolicyAgent:
         self.sampling = sampling or SamplingParams(temperature=0.0, max_new_tokens=512)
 
     def __call__(self, messages: Sequence[Message]) -> str:
-        completion = self.policy.sample([Prompt(messages=tuple(messages))], 1, self.sampling)[0][0]
+        samples = self.policy.sample([Prompt(messages=tuple(messages))], 1, self.sampling)
+        if not samples or not samples[0]:
+            raise AgentError("the policy returned no completion (is the prompt over the model's context?)")
+        completion = samples[0][0]
         return completion.message.content or completion.text
 
 
 @dataclass
 class OracleAgent:
-    """Types the task's reference solution in one turn and declares the task complete."""
+    """Types the task's reference solution in one turn, declares the task complete, then confirms."""
 
     task: Task
 
     def __call__(self, messages: Sequence[Message]) -> str:
-        script = self.task.solution or ""
-        keys = script if script.endswith("\n") else script + "\n"
-        return json.dumps({"analysis": "reference solution", "plan": "run solution.sh",
-                           "commands": [{"keystrokes": keys, "duration": 1.0}], "task_complete": True})  # fmt: skip
+        if any(m.role == "assistant" for m in messages):  # asked to confirm: nothing more to type
+            commands: list[dict[str, Any]] = []
+        else:
+            script = self.task.solution or ""
+            commands = [{"keystrokes": script if script.endswith("\n") else script + "\n", "duration": 1.0}]
+        plan = "run the reference solution" if commands else "confirm"
+        return json.dumps(
+            {"analysis": "reference solution", "plan": plan, "commands": commands, "task_complete": True}
+        )
 
 
 def _feedback(text: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -100,11 +99,11 @@ def _feedback(text: str) -> tuple[dict[str, Any] | None, str | None]:
     except json.JSONDecodeError as e:
         return (
             None,
-            f"Your answer is not valid JSON ({e.msg} at column {e.colno}). Answer with one JSON object.",
+            parse_error_prompt(f"Invalid JSON: {e.msg} at line {e.lineno} column {e.colno}"),
         )
     errors = schema_errors(turn, "terminus_2")
     if errors:
-        return None, f"Your answer does not follow the format: {errors[0]}. Answer with one JSON object."
+        return None, parse_error_prompt(f"The JSON does not follow the format: {errors[0]}")
     return turn, None
 
 
@@ -115,22 +114,41 @@ def _prepare(box: Any, task: Task) -> None:
         res = box.run(task.setup, timeout_s=min(task.agent_timeout_s, 120.0))
         if not res.ok:
             raise SandboxError(
-                f"setup.sh of task {task.name} failed (exit {res.exit_code}): {res.stdout[-300:]}{res.stderr[-300:]}"
+                f"setup of task {task.name} failed (exit {res.exit_code}): "
+                f"{res.stdout[-300:]}{res.stderr[-300:]}"
             )
 
 
 def _run_tests(box: Any, task: Task) -> tuple[bool, str]:
+    """Copy the tests in, run them; pass = exit 0 (Terminal-Bench 1) or a reward >= 1 (Harbor)."""
     box.write_files({f".pivotrl-tests/{k}": v for k, v in task.tests.items()})
     script = (
-        "mkdir -p /tmp/tests && cp -r .pivotrl-tests/. /tmp/tests/ && rm -rf .pivotrl-tests && "
-        "TEST_DIR=/tmp/tests bash /tmp/tests/run-tests.sh"
+        "mkdir -p /tmp/tests /tmp/logs/verifier && cp -r .pivotrl-tests/. /tmp/tests/ && "
+        "rm -rf .pivotrl-tests && "
+        f"TEST_DIR=/tmp/tests bash /tmp/tests/{task.test_script}"
     )
     res = box.run(script, timeout_s=task.test_timeout_s)
-    return res.ok, (res.stdout + res.stderr)
+    output = res.stdout + res.stderr
+    if task.reward_file is None:
+        return res.ok, output
+    written = box.run(f"cat {task.reward_file}", timeout_s=10.0)
+    try:
+        reward = float(written.stdout.strip())
+    except ValueError:
+        return False, f"{output}\n[tests/{task.test_script} wrote no reward to {task.reward_file}]"
+    return reward >= 1.0, f"{output}\n[reward {reward:g}]"
 
 
-def _agent_loop(agent: Agent, session: TerminalSession, task: Task, messages: list[Message],
-                max_turns: int, turn_timeout_s: float, deadline: float) -> tuple[int, str]:  # fmt: skip
+def _agent_loop(
+    agent: Agent,
+    session: TerminalSession,
+    task: Task,
+    messages: list[Message],
+    max_turns: int,
+    turn_timeout_s: float,
+    deadline: float,
+) -> tuple[int, str]:
+    pending = False  # Terminus-2: the first task_complete asks for confirmation, the second ends
     for turn_no in range(1, max_turns + 1):
         text = agent(tuple(messages))
         messages.append(Message("assistant", text))
@@ -139,25 +157,35 @@ def _agent_loop(agent: Agent, session: TerminalSession, task: Task, messages: li
             messages.append(Message("user", problem or ""))
             continue
         budget = max(1.0, min(turn_timeout_s, deadline - time.monotonic()))
-        out = session.run(keystroke_script(turn), budget)
-        if task_complete(turn):
-            return turn_no, "agent declared the task complete"
+        output = limit_output_length(session.run(keystroke_script(turn), budget).output)
+        if task_complete(turn) and pending:
+            return turn_no, "agent confirmed the task complete"
         if time.monotonic() >= deadline:
             return turn_no, f"agent time limit ({task.agent_timeout_s:g} s) reached"
-        messages.append(Message("user", f"New terminal output:\n{out.output}"))
+        pending = task_complete(turn)
+        messages.append(Message("user", completion_confirmation(output) if pending else output))
     return max_turns, f"turn limit ({max_turns}) reached"
 
 
 def run_episode(
-    task: Task, agent: Agent, *, backend: str | None = None, max_turns: int = 10, turn_timeout_s: float = 30.0,
-    spec: SandboxSpec | None = None, **sandbox_options: Any,
-) -> EpisodeResult:  # fmt: skip
+    task: Task,
+    agent: Agent,
+    *,
+    backend: str | None = None,
+    max_turns: int = 10,
+    turn_timeout_s: float = 30.0,
+    spec: SandboxSpec | None = None,
+    **sandbox_options: Any,
+) -> EpisodeResult:
     """Run one episode of ``agent`` on ``task`` and the task's tests (see the module docstring)."""
     start = time.monotonic()
-    messages = [Message("user", AGENT_PROMPT.format(instruction=task.instruction, screen="$ "))]
+    messages = [Message("user", initial_prompt(task.instruction))]
     turns, reason, passed, test_output, error = 0, "", False, "", None
     try:
-        box = open_sandbox(backend, spec or SandboxSpec(timeout_s=turn_timeout_s), **sandbox_options)
+        spec = (spec or SandboxSpec(timeout_s=turn_timeout_s)).replace(workdir=task.workdir)
+        if task.memory_mb:
+            spec = spec.replace(memory_mb=max(spec.memory_mb, task.memory_mb))
+        box = open_sandbox(backend, spec, **sandbox_options)
         try:
             _prepare(box, task)
             deadline = time.monotonic() + task.agent_timeout_s
@@ -169,10 +197,18 @@ def run_episode(
             box.close()
     except SandboxError as e:
         error, reason = str(e), "sandbox error"
+    except AgentError as e:
+        error, reason = str(e), "agent error"
     trajectory = Trajectory(
-        id=f"{task.name}:{uuid.uuid4().hex[:8]}", messages=tuple(messages),
-        metadata={"task": task.name, "harness": "terminus_2", "sandbox": task.initial_state(), "passed": passed},
-    )  # fmt: skip
+        id=f"{task.name}:{uuid.uuid4().hex[:8]}",
+        messages=tuple(messages),
+        metadata={
+            "task": task.name,
+            "harness": "terminus_2",
+            "sandbox": task.initial_state(),
+            "passed": passed,
+        },
+    )
     reason = f"{reason}; tests {'passed' if passed else 'failed'}" if error is None else reason
     return EpisodeResult(
         task.name, passed, turns, reason, trajectory, test_output, time.monotonic() - start, error

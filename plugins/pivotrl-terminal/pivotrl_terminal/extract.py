@@ -16,9 +16,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from pivotrl_core.domains import ExtractOptions
-from pivotrl_core.types import Candidate, Trajectory
+from pivotrl_core import Candidate, ExtractOptions, Trajectory
 
+from .atif import COPIED
 from .shell import session_script
 from .terminus import detect_harness, keystroke_script, parse_turn, schema_errors
 
@@ -48,7 +48,8 @@ def extract_terminal(trajectory: Trajectory, options: ExtractOptions) -> Iterato
     msgs = trajectory.messages
     if options.reasoning == "drop":
         msgs = tuple(dataclasses.replace(m, reasoning=None) if m.reasoning is not None else m for m in msgs)
-    meta = {k: v for k, v in trajectory.metadata.items() if k not in (PIVOT_TURN, "sandbox")}
+    meta = {k: v for k, v in trajectory.metadata.items() if k not in (PIVOT_TURN, "sandbox", COPIED)}
+    copied = set(trajectory.metadata.get(COPIED) or ())
     pivot = trajectory.metadata.get(PIVOT_TURN)
     state = trajectory.metadata.get("sandbox")
     replay: list[str] = []
@@ -59,12 +60,18 @@ def extract_terminal(trajectory: Trajectory, options: ExtractOptions) -> Iterato
         if parsed is None:
             continue
         turn, harness = parsed
-        if pivot is None or i == pivot:
+        if (pivot is None or i == pivot) and i not in copied:
             cmeta: dict[str, Any] = {**meta, "harness": harness}
             if isinstance(state, dict):
                 cmeta["sandbox"] = {**state, "setup": [*state.get("setup", []), *replay]}
             yield Candidate(
-                id=f"{trajectory.id}:{i}", domain=options.domain, trajectory_id=trajectory.id, turn_index=i,
-                messages=msgs[:i], expected=m, tools=trajectory.tools, metadata=cmeta,
-            )  # fmt: skip
+                id=f"{trajectory.id}:{i}",
+                domain=options.domain,
+                trajectory_id=trajectory.id,
+                turn_index=i,
+                messages=msgs[:i],
+                expected=m,
+                tools=trajectory.tools,
+                metadata=cmeta,
+            )
         replay.append(replay_command(turn))

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pivotrl_core.domains import Domain
-from pivotrl_core.hookspecs import Register, hookimpl
+from pivotrl_core import Domain, Register, hookimpl
 
+from .atif import AtifFormat
 from .bench import terminal_bench
+from .cli import terminal_group
 from .extract import extract_terminal
 from .verifier import TerminalVerifier
 
 TERMINAL = Domain(
     name="terminal",
-    description="Terminal agents (Terminus JSON turns, Terminal-Bench tasks); schema -> similarity -> sandbox -> judge.",
+    description=(
+        "Terminal agents (Terminus JSON turns, Terminal-Bench 2 tasks in Harbor's format); "
+        "schema -> similarity -> sandbox -> judge."
+    ),
     verifier="terminal",
     verifier_options={"threshold": 0.95},
     extractor=extract_terminal,
@@ -34,7 +38,10 @@ def pivotrl_register_verifiers(register: Register) -> None:
 
 @hookimpl
 def pivotrl_register_commands(cli: Any) -> None:
-    from .cli import terminal_group
-
     if "terminal" not in cli.commands:
         cli.add_command(terminal_group)
+
+
+@hookimpl
+def pivotrl_register_formats(register: Register) -> None:
+    register(AtifFormat())

@@ -45,7 +45,7 @@ class TurnOutput:
 class TerminalSession:
     """Runs successive turns' scripts in one sandbox, like typing into one shell."""
 
-    def __init__(self, sandbox: Any, max_output_chars: int = 8000) -> None:
+    def __init__(self, sandbox: Any, max_output_chars: int = 1 << 20) -> None:
         self.sandbox = sandbox
         self.max_output_chars = max_output_chars
 

@@ -1,6 +1,7 @@
-"""Terminal-Bench style task folders: loading and validation.
+"""A loaded task (:class:`Task`), and Terminal-Bench 1 task folders (``task.yaml``).
 
-Layout (from the public Terminal-Bench repository; pivotrl additions marked +)::
+Terminal-Bench 2 tasks come in Harbor's format (:mod:`pivotrl_terminal.harbor`); both load into
+:class:`Task`. The Terminal-Bench 1 layout (pivotrl additions marked +)::
 
     <task>/
       task.yaml       instruction (required), author_name, difficulty, category, tags,
@@ -10,10 +11,8 @@ Layout (from the public Terminal-Bench repository; pivotrl additions marked +)::
       tests/          test files, copied into the sandbox only after the agent finished
       environment/    + files placed in the work dir before the agent starts
       setup.sh        + a script run in the work dir before the agent starts
-      Dockerfile      not built (no registry): environment/ and setup.sh take its place
 
-A task passes when ``run-tests.sh`` exits with status 0 (``parser_name`` ``exit_code``; a
-``pytest`` parser would need pytest in the image, which the offline image does not have).
+Such a task passes when ``run-tests.sh`` exits with status 0 (``parser_name`` ``exit_code``).
 """
 
 from __future__ import annotations
@@ -25,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from pivotrl_core.errors import InputError
+from pivotrl_core import InputError
 
-__all__ = ["Task", "bundled_tasks_dir", "load_tasks"]
+__all__ = ["Task", "bundled_tasks_dir"]
 
 PARSERS = ("exit_code", "pytest")
 
@@ -64,6 +63,11 @@ class Task:
     solution: str | None = None
     tests: dict[str, bytes] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    workdir: str = "/work"
+    memory_mb: int | None = None
+    test_script: str = "run-tests.sh"
+    reward_file: str | None = None
+    format: str = "terminal-bench"
 
     @classmethod
     def load(cls, folder: str | Path) -> Task:
@@ -99,12 +103,17 @@ class Task:
             if (folder / n).is_file()
         }
         return cls(
-            name=folder.name, path=folder, instruction=instruction.strip(),
+            name=folder.name,
+            path=folder,
+            instruction=instruction.strip(),
             agent_timeout_s=_number(meta, "max_agent_timeout_sec", 600.0, spec),
             test_timeout_s=_number(meta, "max_test_timeout_sec", 60.0, spec),
-            environment=_read_tree(folder / "environment"), setup=optional.get("setup.sh"),
-            solution=optional.get("solution.sh"), tests=tests, meta=meta,
-        )  # fmt: skip
+            environment=_read_tree(folder / "environment"),
+            setup=optional.get("setup.sh"),
+            solution=optional.get("solution.sh"),
+            tests=tests,
+            meta=meta,
+        )
 
     def initial_state(self) -> dict[str, Any]:
         """The sandbox state before the agent's first turn (``metadata.sandbox`` of candidates)."""
@@ -113,25 +122,3 @@ class Task:
         }
         state["setup"] = [self.setup] if self.setup else []
         return state
-
-
-def load_tasks(source: str | Path | None = None, names: list[str] | None = None) -> list[Task]:
-    """Tasks from ``source``: a task folder, a folder of task folders, or the bundled fixtures."""
-    root = Path(source) if source else bundled_tasks_dir()
-    if not root.is_dir():
-        raise InputError("no such task folder", path=root)
-    folders = (
-        [root]
-        if (root / "task.yaml").is_file()
-        else sorted(p for p in root.iterdir() if (p / "task.yaml").is_file())
-    )
-    if names:
-        unknown = sorted(set(names) - {f.name for f in folders})
-        if unknown:
-            raise InputError(
-                f"unknown task(s) {', '.join(unknown)}; found {', '.join(f.name for f in folders)}", path=root
-            )
-        folders = [f for f in folders if f.name in names]
-    if not folders:
-        raise InputError("no task folders (with a task.yaml) here", path=root)
-    return [Task.load(f) for f in folders]

@@ -79,8 +79,10 @@ _VALIDATORS = {h: jsonschema.Draft202012Validator(s) for h, s in SCHEMAS.items()
 
 # tmux key names a Terminus agent may send as a whole keystroke string
 _ENTER = {"Enter", "C-m", "KPEnter"}
-_SPECIAL = re.compile(r"^(?:[CMS]-\S|Escape|Tab|BTab|BSpace|Space|Up|Down|Left|Right|Home|End|PPage|NPage|"
-                      r"PageUp|PageDown|IC|DC|F\d{1,2})$")  # fmt: skip
+_SPECIAL = re.compile(
+    r"^(?:[CMS]-\S|Escape|Tab|BTab|BSpace|Space|Up|Down|Left|Right|Home|End|PPage|NPage|"
+    r"PageUp|PageDown|IC|DC|F\d{1,2})$"
+)
 
 
 def final_text(text: str | None) -> str:

@@ -1,16 +1,22 @@
 """The ``terminal`` verifier: schema -> similarity fast path -> sandbox equivalence -> LLM judge.
 
-1. **schema**: the sampled turn must parse as JSON and match its harness's schema (the harness of
-   the candidate: ``metadata.harness``, the NeMo Gym row's ``metadata.harness``, else detected
-   from the demonstration), and its completion flag must equal the demonstration's. A failure
-   here is final.
+0. **demonstration** (a data check): the demonstrated turn (after ``</think>``) must be a JSON
+   object that fits its harness's schema, and a declared harness must be ``terminus_1`` or
+   ``terminus_2``; otherwise the verdict is *errored* (``expected_answer_invalid`` /
+   ``unknown_harness``), never a 0: a broken pivot says nothing about the sample.
+1. **schema**: the sampled turn must parse as JSON and match the harness's schema (the declared
+   harness: ``metadata.harness``, the NeMo Gym row's ``metadata.harness``; else detected from
+   the demonstration), and its completion flag must agree with the demonstration's
+   (``task_complete="two_way"``: equal; ``"one_way"``, NVIDIA's: a demonstration that completes
+   needs a completing sample). A failure here is final.
 2. **similarity**: ``difflib`` ratio of the joined keystrokes (:func:`command_similarity`);
-   ``>= threshold`` (0.95) passes.
+   ``>= threshold`` passes (the row's own ``threshold`` when it has one, as NVIDIA's server).
 3. **sandbox** (only when the candidate records a sandbox state, ``metadata.sandbox``): both
    keystroke scripts run from that state in fresh sandboxes (``sandbox_exec``); equal effects
    pass. Unequal effects or a sandbox error fall through to the judge.
-4. **judge** (``llm_judge`` with the terminal rubric, asked twice with the actions swapped): both
-   calls must say equivalent. Without a judge configured, a turn that reached this step fails.
+4. **judge** (:class:`~pivotrl_terminal.judge.TerminalJudge`): the label is found anywhere in
+   the answer by NVIDIA's rule; with swap both calls must say equivalent. Without a judge
+   configured, a turn that reached this step fails.
 
 Details carry NVIDIA's fields (``schema_check_passed``, ``task_complete_check_passed``,
 ``similarity_score``, ``string_similarity_passed``, ``judge_passed``, ``failure_reason``).
@@ -22,12 +28,9 @@ import json
 import os
 from typing import Any, ClassVar
 
-from pivotrl_core.errors import ConfigError
-from pivotrl_core.registry import get_registry
-from pivotrl_core.types import Candidate, Message, Verdict
-from pivotrl_core.verifiers.base import Verifier, run_verifier
+from pivotrl_core import Candidate, ConfigError, Message, Verdict, Verifier, get_registry, run_verifier
 
-from .judge import JUDGE_DEFAULTS
+from .judge import TerminalJudge
 from .shell import session_script
 from .terminus import (
     HARNESSES,
@@ -40,17 +43,40 @@ from .terminus import (
     task_complete,
 )
 
-__all__ = ["TerminalVerifier", "candidate_harness", "terminus_commands"]
+__all__ = ["TerminalVerifier", "candidate_harness", "row_threshold", "terminus_commands"]
+
+TASK_COMPLETE_RULES = ("two_way", "one_way")
+
+
+def _row(candidate: Candidate) -> dict[str, Any]:
+    row = (candidate.metadata.get("nemo_gym") or {}).get("row")
+    return row if isinstance(row, dict) else {}
 
 
 def candidate_harness(candidate: Candidate, expected: Any) -> str:
-    """The harness a candidate was recorded with (see the module docstring)."""
-    meta = candidate.metadata
-    harness = meta.get("harness")
+    """The declared harness (``metadata.harness``, else the NeMo Gym row's), else detected.
+
+    A declared harness that is not ``terminus_1``/``terminus_2`` raises ``ValueError``.
+    """
+    harness = candidate.metadata.get("harness")
     if harness is None:
-        row_meta = ((meta.get("nemo_gym") or {}).get("row") or {}).get("metadata") or {}
+        row_meta = _row(candidate).get("metadata")
         harness = row_meta.get("harness") if isinstance(row_meta, dict) else None
-    return harness if harness in HARNESSES else detect_harness(expected)
+    if harness is None:
+        return detect_harness(expected)
+    if harness not in HARNESSES:
+        raise ValueError(f"unknown harness {harness!r} (metadata.harness); use {' or '.join(HARNESSES)}")
+    return harness
+
+
+def row_threshold(candidate: Candidate) -> float | None:
+    """The pivot's own similarity threshold (``metadata.threshold`` or the NeMo Gym row's ``threshold``)."""
+    value = candidate.metadata.get("threshold", _row(candidate).get("threshold"))
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"threshold of candidate {candidate.id} must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def terminus_commands(message: Message) -> str | None:
@@ -68,14 +94,39 @@ def terminus_commands(message: Message) -> str | None:
 
 def _fields(**kw: Any) -> dict[str, Any]:
     base = {
-        "schema_check_passed": False, "task_complete_check_passed": False, "similarity_score": -1.0,
-        "string_similarity_passed": False, "judge_passed": False, "failure_reason": None,
-    }  # fmt: skip
+        "schema_check_passed": False,
+        "task_complete_check_passed": False,
+        "similarity_score": -1.0,
+        "string_similarity_passed": False,
+        "judge_passed": False,
+        "failure_reason": None,
+    }
     return {**base, **kw}
 
 
+def _demonstration(candidate: Candidate, forced: str) -> tuple[dict[str, Any], str] | Verdict:
+    """The demonstrated turn and its harness, or an errored verdict saying what is wrong with it."""
+    try:
+        expected = json.loads(final_text(candidate.expected.content))
+    except json.JSONDecodeError as e:
+        return Verdict.from_error(
+            f"the demonstration is not JSON: {e.msg}", **_fields(failure_reason="expected_answer_invalid")
+        )
+    try:
+        harness = forced if forced != "auto" else candidate_harness(candidate, expected)
+    except ValueError as e:
+        return Verdict.from_error(str(e), **_fields(failure_reason="unknown_harness"))
+    errors = schema_errors(expected, harness)
+    if errors:
+        return Verdict.from_error(
+            f"the demonstration fails the {harness} schema: {errors[0]}",
+            **_fields(failure_reason="expected_answer_invalid", harness=harness),
+        )
+    return expected, harness
+
+
 class TerminalVerifier(Verifier):
-    """Terminus turns: NVIDIA's terminus_judge cascade, plus sandboxed execution (docs/domains/terminal.md)."""
+    """Terminus turns: NVIDIA's terminus_judge cascade plus sandboxed execution (docs/domains/terminal.md)."""
 
     name: ClassVar[str] = "terminal"
     deterministic: ClassVar[bool] = False
@@ -83,16 +134,34 @@ class TerminalVerifier(Verifier):
     cost: ClassVar = "expensive"
 
     def __init__(
-        self, threshold: float = 0.95, separator: str = "", harness: str = "auto", sandbox: Any = "auto",
-        judge: Any = "auto", max_concurrency: int = 4,
-    ) -> None:  # fmt: skip
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise ConfigError(f"verifier 'terminal': threshold must be in [0, 1], got {threshold}")
+        self,
+        threshold: float = 0.95,
+        separator: str = "",
+        harness: str = "auto",
+        sandbox: Any = "auto",
+        judge: Any = "auto",
+        max_concurrency: int = 4,
+        task_complete: str = "two_way",
+    ) -> None:
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not 0.0 <= threshold <= 1.0
+        ):
+            raise ConfigError(f"verifier 'terminal': threshold must be a number in [0, 1], got {threshold!r}")
         if harness not in ("auto", *HARNESSES):
             raise ConfigError(
                 f"verifier 'terminal': harness must be auto, {' or '.join(HARNESSES)}, got {harness!r}"
             )
+        if task_complete not in TASK_COMPLETE_RULES:
+            raise ConfigError(
+                f"verifier 'terminal': task_complete must be {' or '.join(TASK_COMPLETE_RULES)}, "
+                f"got {task_complete!r}"
+            )
+        if not isinstance(separator, str):
+            raise ConfigError(f"verifier 'terminal': separator must be a string, got {separator!r}")
         self.threshold, self.separator, self.harness = float(threshold), separator, harness
+        self.task_complete_rule = task_complete
         self.max_concurrency = int(max_concurrency)
         self.sandbox = self._build_sandbox(sandbox)
         self.judge = self._build_judge(judge)
@@ -104,12 +173,13 @@ class TerminalVerifier(Verifier):
         opts = dict(option) if isinstance(option, dict) else {}
         if option not in ("auto", True) and not isinstance(option, dict):
             raise ConfigError(
-                f"verifier 'terminal': sandbox must be auto, off or a table of sandbox_exec options, got {option!r}"
+                "verifier 'terminal': sandbox must be auto, off or a table of sandbox_exec options, "
+                f"got {option!r}"
             )
         return get_registry().verifier("sandbox_exec", **{"commands": terminus_commands, **opts})
 
     @staticmethod
-    def _build_judge(option: Any) -> Verifier | None:
+    def _build_judge(option: Any) -> TerminalJudge | None:
         if option in (False, None, "off"):
             return None
         if option == "auto":
@@ -118,41 +188,63 @@ class TerminalVerifier(Verifier):
             option = {}
         if not isinstance(option, dict):
             raise ConfigError(
-                f"verifier 'terminal': judge must be auto, off or a table of llm_judge options, got {option!r}"
+                "verifier 'terminal': judge must be auto, off or a table of llm_judge options, "
+                f"got {option!r}"
             )
-        return get_registry().verifier("llm_judge", **{**JUDGE_DEFAULTS, **option})
+        return TerminalJudge(**option)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "threshold": self.threshold, "sandbox": self.sandbox is not None,
-                "judge": None if self.judge is None else self.judge.describe()}  # fmt: skip
+        return {
+            **super().describe(),
+            "threshold": self.threshold,
+            "separator": self.separator,
+            "task_complete": self.task_complete_rule,
+            "sandbox": self.sandbox is not None,
+            "judge": None if self.judge is None else self.judge.describe(),
+        }
+
+    def _complete_ok(self, turn: dict[str, Any], expected: dict[str, Any]) -> bool:
+        if self.task_complete_rule == "one_way":  # NVIDIA's check_task_complete
+            return task_complete(turn) or not task_complete(expected)
+        return task_complete(turn) == task_complete(expected)
 
     def verify(self, candidate: Candidate, action: Message) -> Verdict:
-        expected = json.loads(final_text(candidate.expected.content))  # bad data raises: errored
-        if not isinstance(expected, dict):
-            raise ValueError("the demonstrated turn is not a JSON object")
+        demo = _demonstration(candidate, self.harness)
+        if isinstance(demo, Verdict):
+            return demo
+        expected, harness = demo
+        own = row_threshold(candidate)  # a bad per-row threshold raises: errored, naming it
+        threshold = self.threshold if own is None else own
         try:
             turn = parse_turn(action.content)
         except json.JSONDecodeError as e:
             return Verdict.fail(
-                f"not JSON: {e.msg}", score=0.0, **_fields(failure_reason="json_parsing_failed")
+                f"not JSON: {e.msg}", **_fields(failure_reason="json_parsing_failed", harness=harness)
             )
-        harness = self.harness if self.harness != "auto" else candidate_harness(candidate, expected)
         errors = schema_errors(turn, harness)
         if errors:
             return Verdict.fail(
                 f"{harness} schema: {errors[0]}",
                 **_fields(failure_reason="schema_check_failed", harness=harness),
             )
-        if task_complete(turn) != task_complete(expected):
-            return Verdict.fail("task_complete differs from the demonstration",
-                                **_fields(schema_check_passed=True, failure_reason="task_complete_check_failed"))  # fmt: skip
+        if not self._complete_ok(turn, expected):
+            return Verdict.fail(
+                "task_complete differs from the demonstration",
+                **_fields(
+                    schema_check_passed=True, failure_reason="task_complete_check_failed", harness=harness
+                ),
+            )
         sim = command_similarity(expected, turn, self.separator)
         fields = _fields(
-            schema_check_passed=True, task_complete_check_passed=True, similarity_score=sim, harness=harness
+            schema_check_passed=True,
+            task_complete_check_passed=True,
+            similarity_score=sim,
+            harness=harness,
+            threshold=threshold,
         )
-        if sim >= self.threshold:
+        if sim >= threshold:
             fields.update(string_similarity_passed=True, failure_reason="none")
-            return Verdict.ok(f"keystroke similarity {sim:.3f} >= {self.threshold}", **fields)
+            return Verdict.ok(f"keystroke similarity {sim:.3f} >= {threshold}", **fields)
         return self._expensive(candidate, action, fields)
 
     def _expensive(self, candidate: Candidate, action: Message, fields: dict[str, Any]) -> Verdict:
@@ -173,11 +265,13 @@ class TerminalVerifier(Verifier):
                 return Verdict.from_error(f"sandbox: {errored}; no judge configured", **fields)
             fields["failure_reason"] = "command_correctness_failed"
             return Verdict.fail(
-                f"similarity {fields['similarity_score']:.3f} < {self.threshold} and no judge", **fields
+                f"similarity {fields['similarity_score']:.3f} < {fields['threshold']} and no judge", **fields
             )
-        jv = run_verifier(self.judge, candidate, action)
-        fields["judge"] = {"reason": jv.reason, "calls": len(jv.details.get("calls", []))}
+        jv = self.judge.verify(candidate, action)
+        calls = jv.details.get("calls", [])
+        fields["judge"] = {"reason": jv.reason, "calls": len(calls), "labels": [c["label"] for c in calls]}
         if jv.errored:
+            fields["failure_reason"] = jv.details.get("failure_reason", "judge_error")
             return Verdict.from_error(f"judge: {jv.error}", **fields)
         fields.update(
             judge_passed=jv.passed, failure_reason="none" if jv.passed else "judge_evaluation_failed"

@@ -46,19 +46,29 @@ class JudgeServer:
     def __init__(self) -> None:
         self.answers: deque[str] = deque()
         self.prompts: list[str] = []
+        self.requests: list[dict[str, Any]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.prompts.append(body["messages"][-1]["content"])
+                server.requests.append(body)
                 text = server.answers.popleft() if server.answers else "no answer queued"
                 payload = {
-                    "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
+                    "id": "cmpl-1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }  # fmt: skip
+                }
                 data = json.dumps(payload).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -100,8 +110,7 @@ def judge_server() -> Iterator[JudgeServer]:
 @pytest.fixture(scope="session")
 def any_backend() -> str:
     """The backend ``auto`` picks here; skipped (with the reason) when there is none."""
-    from pivotrl_core.errors import ConfigError
-    from pivotrl_core.sandbox import resolve_backend
+    from pivotrl_core import ConfigError, resolve_backend
 
     try:
         return resolve_backend("auto")

@@ -25,7 +25,8 @@ def test_tasks_lists_the_bundled_fixtures(cli) -> None:  # noqa: ANN001
         "hello-file",
         "sum-column",
     ]
-    assert "setup.sh" in res.output.splitlines()[3]
+    assert all(" harbor " in line for line in res.output.splitlines())
+    assert "setup" in res.output.splitlines()[3]  # sum-column's Dockerfile RUN
 
 
 def test_bench_needs_a_model_or_the_oracle(cli) -> None:  # noqa: ANN001
@@ -35,8 +36,20 @@ def test_bench_needs_a_model_or_the_oracle(cli) -> None:  # noqa: ANN001
 
 def test_bench_trajectories_feed_extract(cli, any_backend: str, tmp_path: Path) -> None:  # noqa: ANN001
     out, cands = tmp_path / "episodes.jsonl", tmp_path / "cands.jsonl"
-    args = ["terminal", "bench", "--oracle", "--task", "sum-column", "--task", "hello-file",
-            "--backend", any_backend, "--out", str(out), "--json"]  # fmt: skip
+    args = [
+        "terminal",
+        "bench",
+        "--oracle",
+        "--task",
+        "sum-column",
+        "--task",
+        "hello-file",
+        "--backend",
+        any_backend,
+        "--out",
+        str(out),
+        "--json",
+    ]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
@@ -44,6 +57,9 @@ def test_bench_trajectories_feed_extract(cli, any_backend: str, tmp_path: Path) 
     res = CliRunner().invoke(cli, ["extract", str(out), "--domain", "terminal", "-o", str(cands)])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in cands.read_text().splitlines()]
-    assert [r["metadata"]["task"] for r in rows] == ["hello-file", "sum-column"]
-    assert rows[1]["metadata"]["sandbox"]["setup"][0].startswith("#!/bin/bash")  # setup.sh rebuilds the state
+    # two turns per task: the solution (task_complete), then Terminus-2's confirmation
+    assert [r["metadata"]["task"] for r in rows] == ["hello-file", "hello-file", "sum-column", "sum-column"]
+    setup = rows[2]["metadata"]["sandbox"]["setup"][0]
+    assert "python3 make_sales.py" in setup  # the Dockerfile's RUN rebuilds the state
+    assert "make_sales.py" in rows[2]["metadata"]["sandbox"]["files"]
     assert all(r["metadata"]["harness"] == "terminus_2" for r in rows)

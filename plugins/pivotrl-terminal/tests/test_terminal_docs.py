@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from pivotrl_core.formats.nemo_gym import row_to_candidate
+from pivotrl_core import row_to_candidate
 from pivotrl_core.testing import check_domain
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "domains" / "terminal.md"

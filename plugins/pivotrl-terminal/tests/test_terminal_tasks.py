@@ -9,18 +9,23 @@ from pathlib import Path
 import pytest
 from pivotrl_terminal.bench import summarize, terminal_bench
 from pivotrl_terminal.episode import OracleAgent, run_episode
-from pivotrl_terminal.task import Task, load_tasks
+from pivotrl_terminal.loading import load_tasks
+from pivotrl_terminal.task import Task
 
-from pivotrl_core.errors import InputError
-from pivotrl_core.sandbox import SandboxSpec
-from pivotrl_core.types import Message
+from pivotrl_core import InputError, Message, SandboxSpec
 
 BUNDLED = ["count-errors", "fix-calculator", "hello-file", "sum-column"]
 
 
 def _answer(*keys: str, done: bool = False) -> str:
-    return json.dumps({"analysis": "", "plan": "", "commands": [{"keystrokes": k, "duration": 0.1} for k in keys],
-                       "task_complete": done})  # fmt: skip
+    return json.dumps(
+        {
+            "analysis": "",
+            "plan": "",
+            "commands": [{"keystrokes": k, "duration": 0.1} for k in keys],
+            "task_complete": done,
+        }
+    )
 
 
 class Scripted:
@@ -40,7 +45,10 @@ def test_bundled_tasks_load_with_their_layout() -> None:
     assert [t.name for t in tasks] == BUNDLED
     by = {t.name: t for t in tasks}
     assert "logs/app.log" in by["count-errors"].environment and by["sum-column"].setup
-    assert all(t.solution and "run-tests.sh" in t.tests and len(t.tests) >= 2 for t in tasks)
+    assert all(
+        t.format == "harbor" and t.solution and "test.sh" in t.tests and len(t.tests) >= 2 for t in tasks
+    )
+    assert all("/tmp/tests/check_outputs.py" in t.tests["test.sh"].decode() for t in tasks)  # Harbor's /tests
     assert by["hello-file"].test_timeout_s == 20.0
     assert by["count-errors"].initial_state()["files"]["logs/app.log"].count("ERROR") == 3
 
@@ -56,7 +64,8 @@ def test_oracle_solves_every_bundled_task(backend: str) -> None:
 def test_an_agent_that_does_nothing_fails(backend: str) -> None:
     task = load_tasks(names=["fix-calculator"])[0]
     result = run_episode(task, Scripted(_answer(done=True)), backend=backend)
-    assert not result.passed and result.error is None and result.turns == 1
+    assert not result.passed and result.error is None and result.turns == 2  # complete, then confirm
+    assert result.trajectory.messages[2].content.startswith("Current terminal state:")
     assert "calc.py 2 3 printed '-1'" in result.test_output
 
 
@@ -69,10 +78,11 @@ def test_multi_turn_episode_keeps_the_shell_state(backend: str) -> None:
     )
     result = run_episode(task, agent, backend=backend, max_turns=5)
     assert result.passed, result.test_output
-    assert result.turns == 3 and len(agent.seen) == 3
-    assert agent.seen[2][-1].content == "New terminal output:\n/work/logs\n"  # cwd survived the turn
+    assert result.turns == 4 and len(agent.seen) == 4  # the fourth confirms the completion
+    assert agent.seen[2][-1].content == "/work/logs\n"  # cwd survived the turn
     roles = [m.role for m in result.trajectory.messages]
-    assert roles == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    assert roles == ["user", "assistant", "user", "assistant", "user", "assistant", "user", "assistant"]
+    assert "Are you sure you want to mark the task as complete?" in agent.seen[3][-1].content
     assert (
         result.trajectory.metadata["task"] == "count-errors" and result.trajectory.metadata["passed"] is True
     )
@@ -84,7 +94,8 @@ def test_invalid_answers_get_feedback_and_the_turn_limit_ends_the_episode(backen
     result = run_episode(task, agent, backend=backend, max_turns=3)
     assert not result.passed and result.turns == 3 and "turn limit (3)" in result.reason
     feedback = [m.content for m in result.trajectory.messages[2::2]]
-    assert "not valid JSON" in feedback[0] and "does not follow the format" in feedback[1]
+    assert feedback[0].startswith("Previous response had parsing errors:\nERROR: Invalid JSON")
+    assert "does not follow the format" in feedback[1]
 
 
 def test_a_runaway_command_is_killed_and_reported(backend: str) -> None:
@@ -100,8 +111,9 @@ def test_a_runaway_command_is_killed_and_reported(backend: str) -> None:
 @pytest.mark.docker
 def test_sandbox_failure_is_an_error_not_a_fail(docker_ready: None) -> None:
     task = load_tasks(names=["hello-file"])[0]
-    result = run_episode(task, OracleAgent(task), backend="docker", spec=SandboxSpec(image="pivotrl/no-such-image"),
-                         pool=False)  # fmt: skip
+    result = run_episode(
+        task, OracleAgent(task), backend="docker", spec=SandboxSpec(image="pivotrl/no-such-image"), pool=False
+    )
     assert result.error and "pivotrl sandbox build" in result.error and not result.passed
     report = summarize([result])
     assert report["n_errored"] == 1 and report["accuracy"] is None
@@ -144,13 +156,32 @@ def test_a_real_model_drives_an_episode(any_backend: str, tmp_path: Path) -> Non
     """A (tiny, untrained) transformers model runs as the agent: its turns go through the loop.
 
     Once, on the ``auto`` backend: the loop is backend-neutral and model loading is the slow part."""
+    from pivotrl_core import get_registry
     from pivotrl_core.policies.tiny import build_tiny_model
-    from pivotrl_core.registry import get_registry
 
-    policy = get_registry().policy("hf", model=build_tiny_model(tmp_path / "tiny"))
-    report = terminal_bench(policy, names=["hello-file"], backend=any_backend, max_turns=2, max_new_tokens=24,
-                            progress=False)  # fmt: skip
+    model = build_tiny_model(tmp_path / "tiny")
+    config = json.loads((Path(model) / "config.json").read_text())  # the official Terminus-2 prompt is
+    config["max_position_embeddings"] = 4096  # ~2.1k tokens for this tokenizer; RoPE takes any length
+    (Path(model) / "config.json").write_text(json.dumps(config))
+    policy = get_registry().policy("hf", model=model)
+    report = terminal_bench(
+        policy, names=["hello-file"], backend=any_backend, max_turns=2, max_new_tokens=24, progress=False
+    )
     (task,) = report["tasks"]
     assert task["error"] is None and not task["passed"] and task["turns"] == 2
     assistant = [m for m in report["trajectories"][0]["messages"] if m["role"] == "assistant"]
     assert len(assistant) == 2
+
+
+def test_a_policy_that_returns_nothing_is_an_agent_error(any_backend: str) -> None:
+    """Fault injection: a policy that returns no completion (a prompt over its context) errors the episode."""
+    from pivotrl_terminal.episode import PolicyAgent
+
+    class Silent:
+        def sample(self, prompts, n, sampling):  # noqa: ANN001, ANN202
+            return []
+
+    task = load_tasks(names=["hello-file"])[0]
+    result = run_episode(task, PolicyAgent(Silent()), backend=any_backend)
+    assert result.error and "no completion" in result.error and result.reason == "agent error"
+    assert summarize([result])["n_errored"] == 1

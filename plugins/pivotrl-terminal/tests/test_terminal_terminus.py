@@ -37,13 +37,17 @@ def test_similarity_edge_cases_follow_nvidia() -> None:
     assert command_similarity(_turn("ls\n"), _turn()) == 0.0
     assert command_similarity(_turn("ls\n"), _turn("ls\n")) == 1.0
     a, b = _turn("ls\n", "pwd\n"), _turn("ls\npwd\n")
-    assert command_similarity(a, b) == 1.0  # joined with "" by default ...
-    assert command_similarity(a, b, separator=" ") < 1.0  # ... NVIDIA's current default differs
+    assert command_similarity(a, b) == 1.0  # joined with "" by default (NVIDIA's default) ...
+    assert command_similarity(a, b, separator=" ") < 1.0  # ... a separator changes the score
 
 
 def test_harness_detection_and_schemas() -> None:
-    t1 = {"state_analysis": "s", "explanation": "e", "is_task_complete": False,
-          "commands": [{"keystrokes": "ls\n", "is_blocking": True, "timeout_sec": 3}]}  # fmt: skip
+    t1 = {
+        "state_analysis": "s",
+        "explanation": "e",
+        "is_task_complete": False,
+        "commands": [{"keystrokes": "ls\n", "is_blocking": True, "timeout_sec": 3}],
+    }
     assert detect_harness(t1) == "terminus_1" and schema_errors(t1, "terminus_1") == []
     assert detect_harness(_turn("ls\n")) == "terminus_2" and schema_errors(_turn("ls\n"), "terminus_2") == []
     bad = dict(t1, commands=[{"keystrokes": "ls\n"}])  # terminus_1 commands need is_blocking and timeout_sec

@@ -7,9 +7,7 @@ import json
 import pytest
 from pivotrl_terminal.verifier import TerminalVerifier
 
-from pivotrl_core.registry import get_registry
-from pivotrl_core.types import Candidate, Message
-from pivotrl_core.verifiers.base import run_verifier
+from pivotrl_core import Candidate, Message, get_registry, run_verifier
 
 LOG = "INFO a\nERROR b\nWARN c\nERROR d\n"
 
@@ -25,8 +23,15 @@ def _cand(state: dict | None = None) -> Candidate:
     meta = {"harness": "terminus_2"}
     if state is not None:
         meta["sandbox"] = state
-    return Candidate(id="t:3", domain="terminal", trajectory_id="t", turn_index=3, messages=(Message("user", "count"),),
-                     expected=_turn("grep -c ERROR logs/app.log > n.txt\n"), metadata=meta)  # fmt: skip
+    return Candidate(
+        id="t:3",
+        domain="terminal",
+        trajectory_id="t",
+        turn_index=3,
+        messages=(Message("user", "count"),),
+        expected=_turn("grep -c ERROR logs/app.log > n.txt\n"),
+        metadata=meta,
+    )
 
 
 STATE = {"files": {"logs/app.log": LOG}, "setup": []}
@@ -56,8 +61,15 @@ def test_state_replay_puts_the_action_where_the_agent_was(backend: str) -> None:
         "files": {"logs/app.log": LOG},
         "setup": ["mkdir -p /tmp/.pivotrl-shell && echo /work/logs > /tmp/.pivotrl-shell/cwd"],
     }
-    cand = Candidate(id="t:5", domain="terminal", trajectory_id="t", turn_index=5, messages=(Message("user", "x"),),
-                     expected=_turn("grep -c ERROR app.log > ../n.txt\n"), metadata={"sandbox": state})  # fmt: skip
+    cand = Candidate(
+        id="t:5",
+        domain="terminal",
+        trajectory_id="t",
+        turn_index=5,
+        messages=(Message("user", "x"),),
+        expected=_turn("grep -c ERROR app.log > ../n.txt\n"),
+        metadata={"sandbox": state},
+    )
     ok = run_verifier(_verifier(backend, judge="off"), cand, _turn("grep ERROR app.log | wc -l > ../n.txt\n"))
     assert ok.passed, ok
 
@@ -97,12 +109,15 @@ def test_judge_unreachable_is_an_error_not_a_fail() -> None:
     )
     verdict = run_verifier(v, _cand(None), _turn("ls\n"))
     assert verdict.errored and verdict.error.startswith("judge:")
+    assert verdict.details["failure_reason"] == "judge_error"
 
 
 @pytest.mark.docker
 def test_sandbox_error_without_a_judge_is_an_error(docker_ready: None) -> None:
-    v = TerminalVerifier(judge="off", sandbox={"backend": "docker", "image": "pivotrl/no-such-image",
-                                                "sandbox_options": {"pool": False}})  # fmt: skip
+    v = TerminalVerifier(
+        judge="off",
+        sandbox={"backend": "docker", "image": "pivotrl/no-such-image", "sandbox_options": {"pool": False}},
+    )
     verdict = run_verifier(v, _cand(STATE), _turn("grep ERROR logs/app.log | tail -1 > n.txt\n"))
     assert verdict.errored and "pivotrl sandbox build" in verdict.error
 
@@ -117,7 +132,7 @@ def test_judge_auto_uses_the_environment(monkeypatch: pytest.MonkeyPatch, judge_
 
 
 def test_bad_options_are_config_errors() -> None:
-    from pivotrl_core.errors import ConfigError
+    from pivotrl_core import ConfigError
 
     with pytest.raises(ConfigError, match="threshold"):
         TerminalVerifier(threshold=2)

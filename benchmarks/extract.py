@@ -127,7 +127,7 @@ def head(src: Path, dst: Path, size_mb: int) -> None:
 NAIVE = """
 import json, sys
 from pivotrl_core.formats.openai_chat import OpenAIChatFormat
-from pivotrl_core.extract import candidate_at
+from pivotrl_core.domains import candidate_at
 rows = [json.loads(line) for line in open(sys.argv[1])]          # everything in memory first
 fmt = OpenAIChatFormat()
 with open(sys.argv[2], "w") as out:
@@ -229,7 +229,8 @@ def run(size_mb: int, peer_mb: int) -> list[str]:
         n_all = count_lines(tmpd / "all.jsonl")
         size_out = (tmpd / "all.jsonl").stat().st_size / 2**30
         lines.append(
-            f"\nfull input ({n_bytes / 2**20:.0f} MB) with pivotrl extract: {wall:.1f} s wall, {cpu:.1f} s CPU; "
+            f"\nfull input ({n_bytes / 2**20:.0f} MB) with pivotrl extract: "
+            f"{wall:.1f} s wall, {cpu:.1f} s CPU; "
             f"per CPU second: {n_traj / cpu:.0f} trajectories, {n_all / cpu:.0f} candidates, "
             f"{n_bytes / 2**20 / cpu:.1f} MB in; {n_all} candidates, {size_out:.2f} GB out; "
             f"peak RSS {rss:.0f} MB"

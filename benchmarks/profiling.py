@@ -29,6 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 from pivotrl_core.jsonl import write_jsonl  # noqa: E402
+from pivotrl_core.plugins import get_registry  # noqa: E402
 from pivotrl_core.policies.base import Prompt, SamplingParams  # noqa: E402
 from pivotrl_core.policies.chat import render_prompt  # noqa: E402
 from pivotrl_core.policies.hf import HFPolicy  # noqa: E402
@@ -125,7 +126,9 @@ def ours_profile(pol: HFPolicy, cands_file: Path, k: int, new: int, seed: int, n
         cfg = ProfileConfig(
             k=k, batch_size=n, sampling=SamplingParams(temperature=1.0, max_new_tokens=new, seed=seed)
         )
-        stats = profile_candidates(cands_file, Path(d) / "p.jsonl", pol, cfg, progress=False)
+        stats = profile_candidates(
+            cands_file, Path(d) / "p.jsonl", pol, cfg, registry=get_registry(), progress=False
+        )
     return stats.samples
 
 
@@ -143,7 +146,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     pol = HFPolicy(args.model, batch_size=args.prompts * args.k, max_batch_tokens=1 << 30)
     cands = make_candidates(args.prompts)
-    prompts = [Prompt.from_candidate(c) for c in cands]
+    prompts = [Prompt.for_candidate(c) for c in cands]
     lengths = [len(pol.prepare(p).ids or ()) for p in prompts]
     with tempfile.TemporaryDirectory() as d:
         cfile = Path(d) / "c.jsonl"
@@ -185,8 +188,10 @@ def report(args: argparse.Namespace, lengths: list[int], best: dict[str, float])
         "",
         *(f"{name:<34} {rate:8.3f} samples/s" for name, rate in best.items()),
         "",
-        f"ours (profile) / naive   = {prof / nv:6.2f}x   (goal >= 3x: {'met' if prof / nv >= 3 else 'NOT met'})",
-        f"ours (profile) / ceiling = {prof / ceil:6.2%}   (goal >= 85%: {'met' if prof / ceil >= 0.85 else 'NOT met'})",
+        f"ours (profile) / naive   = {prof / nv:6.2f}x   "
+        f"(goal >= 3x: {'met' if prof / nv >= 3 else 'NOT met'})",
+        f"ours (profile) / ceiling = {prof / ceil:6.2%}   "
+        f"(goal >= 85%: {'met' if prof / ceil >= 0.85 else 'NOT met'})",
         f"ours (sample)  / ceiling = {best['ours: HFPolicy.sample'] / ceil:6.2%}",
     ]
     text = "\n".join(lines) + "\n"

@@ -146,7 +146,8 @@ def _report(rows: list[dict], notes: list[str], args: argparse.Namespace) -> Non
     if cold and warm:
         ratio = cold["median_ms"] / warm["median_ms"]
         lines.append(
-            f"cold docker run / warm pool (median): {ratio:.1f}x  (goal >= 4x: {'met' if ratio >= 4 else 'NOT met'})"
+            f"cold docker run / warm pool (median): {ratio:.1f}x  "
+            f"(goal >= 4x: {'met' if ratio >= 4 else 'NOT met'})"
         )
         lines.append(f"cold docker run / warm pool (p95):    {cold['p95_ms'] / warm['p95_ms']:.1f}x")
     bw = by.get("bwrap (open+run+close)")
@@ -155,7 +156,8 @@ def _report(rows: list[dict], notes: list[str], args: argparse.Namespace) -> Non
     settled = by.get("warm pool, reset waited for")
     if cold and settled:
         lines.append(
-            f"cold docker run / warm pool incl. reset (median): {cold['median_ms'] / settled['median_ms']:.1f}x"
+            "cold docker run / warm pool incl. reset (median): "
+            f"{cold['median_ms'] / settled['median_ms']:.1f}x"
         )
     lines += notes
     text = "\n".join(lines) + "\n"

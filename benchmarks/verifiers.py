@@ -32,7 +32,7 @@ DATA = ROOT.parent / "shared" / "data" / "nemo-gym" / "single_step_tool_use_with
 sys.path.insert(0, str(ROOT / "tests"))  # the loopback judge server used by the tests
 
 from pivotrl_core.formats.nemo_gym import row_to_candidate  # noqa: E402
-from pivotrl_core.registry import get_registry  # noqa: E402
+from pivotrl_core.plugins import get_registry  # noqa: E402
 from pivotrl_core.types import Candidate, Message  # noqa: E402
 from pivotrl_core.verifiers.tool_call import CATEGORIES, responses_output_to_message  # noqa: E402
 
@@ -304,8 +304,10 @@ def main() -> None:
         "tool_call vs a plain pure-Python implementation of the same rules (identical verdicts on all "
         f"{len(work)} pairs; best of 9 interleaved rounds):",
         f"  baseline (json.loads + Counter & per call)          {r_base:>12,.0f} /s",
-        f"  tool_call on Message objects                         {r_ours:>12,.0f} /s   ratio {r_ours / r_base:5.1f}x",
-        f"  tool_call incl. Responses output -> Message          {r_conv:>12,.0f} /s   ratio {r_conv / r_base:5.1f}x",
+        f"  tool_call on Message objects                         {r_ours:>12,.0f} /s   "
+        f"ratio {r_ours / r_base:5.1f}x",
+        f"  tool_call incl. Responses output -> Message          {r_conv:>12,.0f} /s   "
+        f"ratio {r_conv / r_base:5.1f}x",
         f"  goal >= 5x (on Message objects): {'MET' if r_ours / r_base >= 5 else 'NOT MET'}",
     ]
     text = "\n".join(lines) + "\n"

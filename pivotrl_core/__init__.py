@@ -11,9 +11,18 @@ import importlib
 from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
-from .domains import Domain, ExtractOptions, Extractor, Generator, Split, Warmup
+from .domains import Domain, ExtractOptions, Extractor, Generator, Split, Warmup, candidate_at
 from .errors import ConfigError, InputError, PivotrlError, PluginError, UnknownNameError
-from .hookspecs import Register, hookimpl
+from .formats.base import TrajectoryFormat
+from .hookspecs import (
+    Register,
+    RegisterDomain,
+    RegisterFormat,
+    RegisterPolicy,
+    RegisterSandbox,
+    RegisterVerifier,
+    hookimpl,
+)
 from .jsonl import atomic_output, dumps, iter_jsonl, read_jsonl, write_jsonl
 from .policies.base import Completion, Policy, Prompt, SamplingParams
 from .sandbox import Sandbox, SandboxError, SandboxResult, SandboxSpec
@@ -27,11 +36,14 @@ except _metadata.PackageNotFoundError:  # a source tree that was never installed
 
 _LAZY: dict[str, str] = {
     # name -> module that defines it (imported on first access)
-    "get_registry": "pivotrl_core.registry",
-    "open_sandbox": "pivotrl_core.sandbox",
-    "resolve_backend": "pivotrl_core.sandbox",
+    "get_registry": "pivotrl_core.plugins",
+    "ResumableWriter": "pivotrl_core.jsonl",
+    "ResumeMismatchError": "pivotrl_core.errors",
+    "check_not_input": "pivotrl_core.jsonl",
+    "file_digest": "pivotrl_core.jsonl",
+    "open_sandbox": "pivotrl_core.plugins",
+    "resolve_backend": "pivotrl_core.plugins",
     "default_extractor": "pivotrl_core.extract",
-    "candidate_at": "pivotrl_core.extract",
     "OpenAIChatFormat": "pivotrl_core.formats.openai_chat",
     "row_to_candidate": "pivotrl_core.formats.nemo_gym",
     "render_action": "pivotrl_core.policies.chat",
@@ -44,10 +56,27 @@ _LAZY: dict[str, str] = {
     "load_config": "pivotrl_core.train.config",
     "train_sft": "pivotrl_core.train.sft",
     "read_metrics": "pivotrl_core.train.metrics",
+    "VerifierSpec": "pivotrl_core.types",
+    "load_environment": "pivotrl_core.integrations",
+    "pivots_dataset": "pivotrl_core.integrations",
+    "reward_function": "pivotrl_core.integrations",
+    "verl_rows": "pivotrl_core.integrations",
+    "EpisodeLike": "pivotrl_core.train.e2e",
+    "register_episode_adapter": "pivotrl_core.train.e2e",
+    "train_e2e": "pivotrl_core.train.e2e",
+    "run_experiment": "pivotrl_core.experiment.runner",
 }
 
 __all__ = [
+    "EpisodeLike",
+    "register_episode_adapter",
+    "run_experiment",
+    "train_e2e",
     "RENDER_VERSION",
+    "ResumableWriter",
+    "ResumeMismatchError",
+    "check_not_input",
+    "file_digest",
     "DEFAULT_PREFIX_CACHE",
     "Candidate",
     "Completion",
@@ -66,6 +95,11 @@ __all__ = [
     "Profile",
     "Prompt",
     "Register",
+    "RegisterDomain",
+    "RegisterFormat",
+    "RegisterPolicy",
+    "RegisterSandbox",
+    "RegisterVerifier",
     "SFTConfig",
     "Sandbox",
     "SandboxError",
@@ -75,9 +109,11 @@ __all__ = [
     "Split",
     "ToolCall",
     "Trajectory",
+    "TrajectoryFormat",
     "UnknownNameError",
     "Verdict",
     "Verifier",
+    "VerifierSpec",
     "Warmup",
     "__version__",
     "action_script",
@@ -90,6 +126,10 @@ __all__ = [
     "hookimpl",
     "iter_jsonl",
     "load_config",
+    "load_environment",
+    "pivots_dataset",
+    "reward_function",
+    "verl_rows",
     "normalize_output",
     "open_sandbox",
     "read_jsonl",
@@ -104,17 +144,18 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .extract import candidate_at, default_extractor
+    from .extract import default_extractor
     from .formats.nemo_gym import row_to_candidate
     from .formats.openai_chat import OpenAIChatFormat
+    from .integrations import load_environment, pivots_dataset, reward_function, verl_rows
+    from .plugins import get_registry, open_sandbox, resolve_backend
     from .policies.chat import RENDER_VERSION, render_action
     from .policies.models import cache_dir
     from .policies.prefix_store import DEFAULT_PREFIX_CACHE
-    from .registry import get_registry
-    from .sandbox import open_sandbox, resolve_backend
     from .train.config import SFTConfig, load_config
     from .train.metrics import read_metrics
     from .train.sft import train_sft
+    from .types import VerifierSpec
     from .verifiers.sandbox_exec import action_script, normalize_output
 
 

@@ -7,9 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from .types import Candidate, Trajectory
+from .types import Candidate, Message, Trajectory
 
-__all__ = ["Domain", "ExtractOptions", "Extractor", "Generator", "Split", "Warmup"]
+__all__ = [
+    "PIVOT_TURN",
+    "Domain",
+    "ExtractOptions",
+    "Extractor",
+    "Generator",
+    "Split",
+    "Warmup",
+    "candidate_at",
+]
 
 
 @dataclass(frozen=True)
@@ -75,3 +84,27 @@ class Domain:
     generate: Generator | None = None
     warmup: Warmup | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+PIVOT_TURN = "pivot_turn"
+"""Trajectory metadata key: the message index of the single pivot turn of this trajectory."""
+
+
+def candidate_at(
+    trajectory: Trajectory, index: int, domain: str, messages: tuple[Message, ...] | None = None
+) -> Candidate:
+    """The candidate at message ``index`` of a trajectory (``messages`` overrides its messages)."""
+    msgs = trajectory.messages if messages is None else messages
+    meta = trajectory.metadata
+    if PIVOT_TURN in meta:
+        meta = {k: v for k, v in meta.items() if k != PIVOT_TURN}
+    return Candidate(
+        id=f"{trajectory.id}:{index}",
+        domain=domain,
+        trajectory_id=trajectory.id,
+        turn_index=index,
+        messages=msgs[:index],
+        expected=msgs[index],
+        tools=trajectory.tools,
+        metadata=meta,
+    )

@@ -6,6 +6,7 @@ Every error the CLI reports without a traceback derives from :class:`PivotrlErro
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 __all__ = [
@@ -13,8 +14,15 @@ __all__ = [
     "InputError",
     "PivotrlError",
     "PluginError",
+    "ResumeMismatchError",
     "UnknownNameError",
+    "help_hint",
 ]
+
+
+def help_hint(topic: str) -> str:
+    """Where a user reads more: ``see `pivotrl help TOPIC```` (the doc page ships in the wheel)."""
+    return f"see `pivotrl help {topic}`"
 
 
 class PivotrlError(Exception):
@@ -63,13 +71,38 @@ class InputError(PivotrlError):
 
 
 class ConfigError(PivotrlError):
-    """A configuration value is wrong; the message says how to fix it."""
+    """A configuration value or flag is wrong; the message says how to fix it.
+
+    ``flag`` (``--temperature``), ``path`` (a TOML file) and ``key`` (``train.lr``) name the place.
+    """
 
     exit_code = 2
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        flag: str | None = None,
+        path: str | Path | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.message = message
+        self.flag = flag
+        self.path = str(path) if path is not None else None
+        self.key = key
+        where = [f"{self.path}:" if self.path else "", f"[{key}]" if key else "", f"{flag}:" if flag else ""]
+        prefix = " ".join(w for w in where if w)
+        super().__init__(f"{prefix} {message}" if prefix else message)
+
+
+class ResumeMismatchError(ConfigError):
+    """A resumable output was written with other settings than this run's."""
+
 
 class PluginError(PivotrlError):
-    """A plugin registered something invalid (a duplicate name, a wrong type)."""
+    """A plugin is broken (missing file, import error, failing hook, duplicate or invalid name)."""
+
+    exit_code = 2
 
 
 class UnknownNameError(PivotrlError, KeyError):
@@ -78,8 +111,6 @@ class UnknownNameError(PivotrlError, KeyError):
     exit_code = 2
 
     def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        import difflib
-
         self.kind = kind
         self.name = name
         self.known = sorted(known)
@@ -87,7 +118,8 @@ class UnknownNameError(PivotrlError, KeyError):
         msg = f"unknown {kind} '{name}'"
         if close:
             msg += f"; did you mean {' or '.join(repr(c) for c in close)}?"
-        msg += f" Known {kind}s: {', '.join(self.known) or '(none)'}."
+        plural = {"policy": "policies", "sandbox": "sandboxes"}.get(kind, kind + "s")
+        msg += f" Known {plural}: {', '.join(self.known) or '(none)'}."
         if not close:
             msg += " Install the plugin that provides it (see `pivotrl plugins`)."
         self.message = msg

@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
-from .domains import ExtractOptions, Extractor
+from .domains import PIVOT_TURN, ExtractOptions, Extractor
 from .errors import ConfigError
 from .formats.base import TrajectoryFormat
 from .formats.detect import Progress, ReadStats, read_trajectories
@@ -29,10 +29,8 @@ from .jsonl import atomic_output, read_jsonl, write_jsonl
 from .types import Candidate, Message, Trajectory
 
 __all__ = [
-    "PIVOT_TURN",
     "CandidateEncoder",
     "ExtractStats",
-    "candidate_at",
     "default_extractor",
     "export_candidates",
     "extract",
@@ -40,9 +38,6 @@ __all__ = [
     "extract_file",
     "read_candidates",
 ]
-
-PIVOT_TURN = "pivot_turn"
-"""Trajectory metadata key: the message index of the single pivot turn of this trajectory."""
 
 SKIP_REASONS = ("invalid_row", "empty_turn", "multi_call", "duplicate")
 _WRITE_CHUNK = 1 << 20  # characters of output gathered before one write
@@ -69,26 +64,6 @@ class ExtractStats(ReadStats):
             "formats": dict(self.formats),
             "errors": list(self.errors),
         }
-
-
-def candidate_at(
-    trajectory: Trajectory, index: int, domain: str, messages: tuple[Message, ...] | None = None
-) -> Candidate:
-    """The candidate at message ``index`` of a trajectory (``messages`` overrides its messages)."""
-    msgs = trajectory.messages if messages is None else messages
-    meta = trajectory.metadata
-    if PIVOT_TURN in meta:
-        meta = {k: v for k, v in meta.items() if k != PIVOT_TURN}
-    return Candidate(
-        id=f"{trajectory.id}:{index}",
-        domain=domain,
-        trajectory_id=trajectory.id,
-        turn_index=index,
-        messages=msgs[:index],
-        expected=msgs[index],
-        tools=trajectory.tools,
-        metadata=meta,
-    )
 
 
 def _pivot_turn(trajectory: Trajectory) -> int | None:
@@ -232,24 +207,25 @@ def extract_candidates(
             yield c
 
 
-def _domain_extractor(domain: str) -> Extractor | None:
-    from .registry import get_registry
-
-    return get_registry().domain(domain).extractor
-
-
 def extract(
     paths: str | Path | Iterable[str | Path],
     options: ExtractOptions | None = None,
     format: str | TrajectoryFormat | None = None,
     skip_invalid: bool = False,
     stats: ExtractStats | None = None,
+    *,
+    formats: Sequence[TrajectoryFormat] | None = None,
+    extractor: Extractor | None = None,
 ) -> Iterator[Candidate]:
-    """Stream the candidates of trajectory files, with the domain's extractor."""
+    """Stream the candidates of trajectory files.
+
+    ``extractor`` is the domain's (``registry.domain(options.domain).extractor``; ``None``: the
+    default one); ``formats`` are those to detect among (``registry.formats()``; ``None``: the
+    built-in ones).
+    """
     options = options or ExtractOptions()
-    extractor = _domain_extractor(options.domain)
     stats = stats if stats is not None else ExtractStats()
-    trajectories = read_trajectories(paths, format, skip_invalid, stats)
+    trajectories = read_trajectories(paths, formats, format, skip_invalid, stats)
     for c in extract_candidates(trajectories, options, extractor, stats):
         stats.candidates_written += 1
         yield c
@@ -262,14 +238,16 @@ def extract_file(
     format: str | TrajectoryFormat | None = None,
     skip_invalid: bool = False,
     progress: Progress | None = None,
+    *,
+    formats: Sequence[TrajectoryFormat] | None = None,
+    extractor: Extractor | None = None,
 ) -> ExtractStats:
     """Extract candidates from trajectory files into ``output`` (written atomically: on any
-    error no output file appears). Returns the counts."""
+    error no output file appears). Returns the counts; ``formats``/``extractor`` as in :func:`extract`."""
     options = options or ExtractOptions()
-    extractor = _domain_extractor(options.domain)  # an unknown domain fails before any output
     stats = ExtractStats()
     encoder = CandidateEncoder()
-    trajectories = read_trajectories(paths, format, skip_invalid, stats, progress)
+    trajectories = read_trajectories(paths, formats, format, skip_invalid, stats, progress)
     with atomic_output(output) as fh:
         chunk: list[str] = []
         size = 0
@@ -298,15 +276,12 @@ def candidate_trajectory(c: Candidate) -> Trajectory:
     return Trajectory(id=c.id, messages=(*c.messages, c.expected), tools=c.tools, metadata=c.metadata)
 
 
-def export_candidates(path: str | Path, output: str | Path, format: str) -> int:
-    """Write the candidates of ``path`` as rows of ``format`` (atomically); returns the row count.
+def export_candidates(path: str | Path, output: str | Path, fmt: TrajectoryFormat) -> int:
+    """Write the candidates of ``path`` as rows of ``fmt`` (atomically); returns the row count.
 
     Formats with a ``dump_candidate(candidate)`` method (``nemo-gym``) write one row per
     candidate with it; others get ``dump(prefix + expected)``.
     """
-    from .registry import get_registry
-
-    fmt = get_registry().format(format)
     dump_candidate = getattr(fmt, "dump_candidate", None)
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -317,5 +292,5 @@ def export_candidates(path: str | Path, output: str | Path, format: str) -> int:
         return write_jsonl(output, rows())
     except NotImplementedError:
         raise ConfigError(
-            f"format '{format}' can only be read; export to openai, sharegpt or nemo-gym"
+            f"format '{fmt.name}' can only be read; export to openai, sharegpt or nemo-gym"
         ) from None

@@ -1,6 +1,6 @@
 """The plugin contract: every hook a pivotrl plugin can implement.
 
-Plugins implement hooks with :data:`hookimpl`. Each ``pivotrl_register_*`` hook receives a
+Plugins implement hooks with :data:`hookimpl`. Each ``pivotrl_register_*`` hook receives a typed
 ``register`` callable (the simonw/llm style): call it once per thing you provide. The host
 validates what you register, records which plugin registered it (shown by ``pivotrl plugins``)
 and rejects a name that another plugin already took, naming both plugins.
@@ -11,59 +11,106 @@ and rejects a name that another plugin already took, naming both plugins.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import click
 import pluggy
 
-__all__ = ["PivotrlSpecs", "Register", "hookimpl", "hookspec"]
+from .domains import Domain
+from .sandbox import Sandbox
+
+if TYPE_CHECKING:  # annotations only: hookspecs sits on the bottom floor, below these
+    from .formats.base import TrajectoryFormat
+    from .policies.base import Policy
+    from .verifiers.base import Verifier, VerifyResult
+
+__all__ = ["KINDS", "PivotrlSpecs", "Register", "RegisterDomain", "RegisterFormat", "RegisterPolicy"]
+__all__ += ["RegisterSandbox", "RegisterVerifier", "hookimpl", "hookspec"]
 
 PROJECT = "pivotrl"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+KINDS = {
+    "domain": "pivotrl_register_domains",
+    "verifier": "pivotrl_register_verifiers",
+    "policy": "pivotrl_register_policies",
+    "sandbox": "pivotrl_register_sandboxes",
+    "format": "pivotrl_register_formats",
+}
+"""Registrable kinds and the hook that registers each."""
+
+
+class RegisterDomain(Protocol):
+    def __call__(self, domain: Domain, name: str | None = None) -> None: ...
+
+
+class RegisterVerifier(Protocol):
+    """``meta`` (e.g. ``deterministic=``, ``cost=``) is kept with the entry; functions get it."""
+
+    def __call__(
+        self,
+        verifier: type[Verifier] | Verifier | Callable[..., VerifyResult],
+        name: str | None = None,
+        **meta: Any,
+    ) -> None: ...
+
+
+class RegisterPolicy(Protocol):
+    def __call__(self, factory: Callable[..., Policy], name: str | None = None) -> None: ...
+
+
+class RegisterSandbox(Protocol):
+    def __call__(self, backend: Callable[..., Sandbox], name: str | None = None) -> None: ...
+
+
+class RegisterFormat(Protocol):
+    def __call__(self, fmt: TrajectoryFormat, name: str | None = None) -> None: ...
+
+
 Register = Callable[..., None]
-"""``register(obj, name=None, **meta)``: ``name`` defaults to ``obj.name``."""
+"""Any of the typed ``register`` callables: ``register(obj, name=None, **meta)``."""
 
 
 class PivotrlSpecs:
     """Hook specifications (project name ``"pivotrl"``)."""
 
     @hookspec
-    def pivotrl_register_domains(self, register: Register) -> None:
+    def pivotrl_register_domains(self, register: RegisterDomain) -> None:
         """Register :class:`pivotrl_core.Domain` objects: ``register(Domain(name=..., ...))``.
 
         A domain bundles a turn extractor, a default verifier (by name, with options), benchmark
-        adapters and optional prompt settings for one kind of agent data.
+        adapters, optional prompt settings and optional ``generate``/``warmup`` capabilities.
         """
 
     @hookspec
-    def pivotrl_register_verifiers(self, register: Register) -> None:
+    def pivotrl_register_verifiers(self, register: RegisterVerifier) -> None:
         """Register verifier factories: a :class:`pivotrl_core.Verifier` subclass, or a plain
         function ``(candidate, action) -> Verdict | float | bool`` with ``name=``.
 
         ``register(ExactVerifier)`` or ``register(my_fn, name="my_check", deterministic=True)``.
-        Options from config or the CLI are passed to the factory as keyword arguments.
+        Options from config or the CLI are passed to the factory as keyword arguments; a class
+        whose constructor names ``resolve`` or ``open_sandbox`` gets the host's (see hooks.md).
         """
 
     @hookspec
-    def pivotrl_register_policies(self, register: Register) -> None:
-        """Register rollout backends: classes implementing :class:`pivotrl_core.Policy`,
-        constructed as ``cls(model=..., **options)``. Built-ins: ``hf``, ``openai``, ``vllm``.
+    def pivotrl_register_policies(self, register: RegisterPolicy) -> None:
+        """Register rollout backends: factories of :class:`pivotrl_core.Policy`, called as
+        ``factory(model=..., **options)``. Built-ins: ``hf``, ``openai``, ``vllm``.
         """
 
     @hookspec
-    def pivotrl_register_sandboxes(self, register: Register) -> None:
+    def pivotrl_register_sandboxes(self, register: RegisterSandbox) -> None:
         """Register sandbox backends: classes implementing :class:`pivotrl_core.Sandbox`,
         constructed as ``cls(spec: SandboxSpec, **options)``. Built-ins: ``docker``, ``bwrap``.
         """
 
     @hookspec
-    def pivotrl_register_formats(self, register: Register) -> None:
-        """Register trajectory readers/writers: objects implementing
-        :class:`pivotrl_core.formats.TrajectoryFormat`. Built-ins: ``openai``, ``sharegpt``,
-        ``nemo-gym``.
+    def pivotrl_register_formats(self, register: RegisterFormat) -> None:
+        """Register trajectory readers/writers implementing :class:`pivotrl_core.TrajectoryFormat`.
+        Built-ins: ``openai``, ``sharegpt``, ``nemo-gym``.
         """
 
     @hookspec
-    def pivotrl_register_commands(self, cli: Any) -> None:
+    def pivotrl_register_commands(self, cli: click.Group) -> None:
         """Add subcommands to the ``pivotrl`` click group: ``cli.add_command(my_command)``."""

@@ -1,32 +1,46 @@
 """Offline pivot profiling: K local rollouts per candidate from a frozen policy, verified.
 
-:func:`profile_candidates` streams a candidates file, samples ``k`` next turns per candidate
-(several candidates per policy call), scores them with the domain's verifier and appends one
-:class:`~pivotrl_core.types.Profile` row per candidate to the output as soon as it is done
-(``ResumableWriter``: fsync per row, a torn last line repaired on reopening). Running it again on
-the same output skips the candidates already there. ``docs/profiling.md`` documents the row.
+:func:`profile_candidates` streams a candidates file and, for several candidates at a time, draws
+``k`` next turns through :func:`~pivotrl_core.rollouts.sample_and_verify` (the rollout path
+training and evaluation share), in rounds when ``early_stop`` decides some candidates before all
+``k`` draws. One :class:`~pivotrl_core.types.Profile` row per candidate is appended to the output
+as soon as it is done (``ResumableWriter``: fsync per row, a torn last line repaired on
+reopening). Running again on the same output skips the candidates already there -- only with the
+same settings (model, K, sampling, verifier and options, input file: a settings fingerprint kept
+beside the output) -- and redoes rows with errored samples, at most ``retry_errored`` times.
+``docs/profiling.md`` documents the row.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import early_stop
 from .errors import ConfigError
-from .jsonl import ResumableWriter, read_jsonl
-from .policies.base import Completion, Prompt, SamplingParams
-from .registry import get_registry
-from .types import Candidate, Message, Profile, Verdict
-from .verifiers.base import Verifier
+from .jsonl import ResumableWriter, file_digest, read_jsonl
+from .policies.base import Policy, SamplingParams
+from .progress import profile_progress
+from .registry import Registry
+from .rollouts import Group, VerifierResolver, sample_and_verify
+from .types import Candidate, Message, Profile, VerifierSpec
 
-__all__ = ["ProfileConfig", "ProfileStats", "candidate_prompt", "count_candidates", "profile_candidates"]
+__all__ = [
+    "ProfileConfig",
+    "ProfileJob",
+    "ProfileStats",
+    "count_candidates",
+    "fingerprint",
+    "profile_candidates",
+]
+# the rounds, shared with the Ray driver (profile_ray.py)
+__all__ += ["absorb", "account", "attempt_of", "chunks", "pending_jobs", "profile_row", "retry_rule"]
+__all__ += ["round_sizes", "run_round"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class ProfileConfig:
     max_mean: float = 0.6
     min_chunk: int | None = None
     limit: int | None = None
+    retry_errored: int = 2
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -56,15 +71,19 @@ class ProfileConfig:
             raise ConfigError(f"max_mean (lambda) must be in (0, 1], got {self.max_mean}")
         if self.verifier_options and not self.verifier:
             raise ConfigError("verifier options need --verifier NAME")
+        if self.retry_errored < 0:
+            raise ConfigError(f"retry_errored must be >= 0 (got {self.retry_errored})")
 
 
 @dataclass
 class ProfileStats:
-    """Counts of one run; ``samples_saved`` is what ``--early-stop`` did not draw."""
+    """Counts of one run; ``samples_saved`` is what ``--early-stop`` did not draw; ``retried``
+    counts candidates profiled again because their earlier row had errored samples."""
 
     candidates: int = 0
     already_done: int = 0
     profiled: int = 0
+    retried: int = 0
     skipped_context: int = 0
     truncated: int = 0
     samples: int = 0
@@ -82,14 +101,6 @@ class ProfileStats:
         return {**dataclasses.asdict(self), "samples_per_s": round(self.samples_per_s, 3)}
 
 
-def candidate_prompt(candidate: Candidate, system_prompt: str | None = None) -> Prompt:
-    """The rollout prompt of a candidate; ``system_prompt`` is prepended when it has none."""
-    msgs = candidate.messages
-    if system_prompt and not (msgs and msgs[0].role == "system"):
-        msgs = (Message(role="system", content=system_prompt), *msgs)
-    return Prompt(messages=msgs, tools=candidate.tools)
-
-
 def count_candidates(path: str | Path, limit: int | None = None) -> int:
     """Parse (and so validate) the candidates up to ``limit``; return how many there are.
 
@@ -99,12 +110,26 @@ def count_candidates(path: str | Path, limit: int | None = None) -> int:
     return sum(1 for _ in itertools.islice(rows, limit))
 
 
+def fingerprint(policy: Policy, config: ProfileConfig, candidates: str | Path) -> dict[str, Any]:
+    """The settings a profiles file must keep to be resumed: model, K, sampling, verifier, input."""
+    return {
+        "model": f"{policy.name}:{policy.model_id}",
+        "k": config.k,
+        "sampling": config.sampling.to_dict(),
+        "domain": config.domain,
+        "verifier": config.verifier,
+        "verifier_options": dict(config.verifier_options),
+        "input": file_digest(candidates),
+    }
+
+
 @dataclass
-class _Job:
+class ProfileJob:
+    """One candidate being profiled: its verifier, the scores drawn so far and what the row records."""
+
     candidate: Candidate
-    domain: str
-    prompt: Prompt
-    verifier: Verifier
+    verifier: VerifierSpec
+    attempt: int = 1
     scores: list[float | None] = field(default_factory=list)
     samples: list[Message] = field(default_factory=list)
     info: list[dict[str, Any]] = field(default_factory=list)
@@ -115,38 +140,17 @@ class _Job:
     started: float = field(default_factory=time.perf_counter)
 
 
-class _Resolver:
-    """Domain and verifier lookups, cached (one verifier instance per domain)."""
-
-    def __init__(self, config: ProfileConfig) -> None:
-        self.config = config
-        self.registry = get_registry()
-        self._verifiers: dict[str, Verifier] = {}
-        if config.domain:
-            self.registry.domain(config.domain)  # fail fast on an unknown --domain
-        if config.verifier:
-            self._fixed = self.registry.verifier(config.verifier, **config.verifier_options)
-
-    def job(self, c: Candidate) -> _Job:
-        name = self.config.domain or c.domain
-        domain = self.registry.domain(name)
-        if self.config.verifier:
-            verifier = self._fixed
-        else:
-            if name not in self._verifiers:
-                self._verifiers[name] = self.registry.domain_verifier(name)
-            verifier = self._verifiers[name]
-        return _Job(c, name, candidate_prompt(c, domain.system_prompt), verifier)
-
-
-def _pending(
-    path: Path, writer: ResumableWriter, limit: int | None, stats: ProfileStats, on_done: Any
+def pending_jobs(
+    path: Path,
+    writer: ResumableWriter,
+    config: ProfileConfig,
+    stats: ProfileStats,
+    on_done: Callable[[], None],
 ) -> Iterator[Candidate]:
+    """The candidates still to profile (not done in ``writer``, not repeated); counts the rest."""
     rows: Iterable[Candidate] = read_jsonl(path, Candidate.from_dict)
-    if limit is not None:
-        rows = itertools.islice(rows, limit)
     seen: set[str] = set()
-    for c in rows:
+    for c in itertools.islice(rows, config.limit):
         stats.candidates += 1
         if c.id in writer.done or c.id in seen:
             stats.already_done += c.id in writer.done
@@ -156,13 +160,15 @@ def _pending(
         yield c
 
 
-def _chunks(it: Iterator[Candidate], size: int) -> Iterator[list[Candidate]]:
+def chunks(it: Iterator[Candidate], size: int) -> Iterator[list[Candidate]]:
+    """Batches of ``size`` candidates."""
     while batch := list(itertools.islice(it, size)):
         yield batch
 
 
-def _round_sizes(jobs: Sequence[_Job], config: ProfileConfig) -> dict[int, list[_Job]]:
-    groups: dict[int, list[_Job]] = {}
+def round_sizes(jobs: Sequence[ProfileJob], config: ProfileConfig) -> dict[int, list[ProfileJob]]:
+    """Jobs grouped by how many samples each draws next (all of K, or an early-stop chunk)."""
+    groups: dict[int, list[ProfileJob]] = {}
     min_chunk = config.min_chunk or max(1, config.k // 4)
     for j in jobs:
         n = config.k - len(j.scores)
@@ -172,77 +178,67 @@ def _round_sizes(jobs: Sequence[_Job], config: ProfileConfig) -> dict[int, list[
     return groups
 
 
-def _absorb(
-    job: _Job, completions: list[Completion], verdicts: dict[int, Verdict], config: ProfileConfig
-) -> None:
-    if not completions:  # the policy skipped the prompt (context rule)
+def absorb(job: ProfileJob, group: Group, config: ProfileConfig) -> None:
+    """Add one sampled-and-verified group to ``job``; decide whether it is done."""
+    if group.skipped:  # the policy skipped the prompt (context rule)
         job.done = True
         return
-    job.context = completions[0].meta.get("context", job.context)
-    for i, c in enumerate(completions):
-        v = verdicts.get(i) or Verdict.from_error(c.meta.get("error", "policy error"))
+    job.context = group.completions[0].meta.get("context", job.context)
+    for c, v in zip(group.completions, group.verdicts, strict=True):
         job.scores.append(v.reward)
         if config.save_samples:
             job.samples.append(c.message)
+            tokens = len(c.token_ids or ())
             job.info.append(
-                {
-                    "reason": v.reason,
-                    "error": v.error,
-                    "finish_reason": c.finish_reason,
-                    "tokens": len(c.token_ids or ()),
-                }
+                {"reason": v.reason, "error": v.error, "finish_reason": c.finish_reason, "tokens": tokens}
             )
     if config.early_stop:
         job.decision = early_stop.decide(job.scores, config.k, config.max_mean)
     job.done = job.decision is not None or len(job.scores) >= config.k
 
 
-def _run_round(policy: Any, jobs: list[_Job], n: int, config: ProfileConfig, stats: ProfileStats) -> None:
+def run_round(
+    policy: Policy,
+    jobs: list[ProfileJob],
+    n: int,
+    config: ProfileConfig,
+    resolver: VerifierResolver,
+    stats: ProfileStats,
+) -> None:
+    """Draw ``n`` more samples for each job through the one rollout path and absorb them."""
     sampling = config.sampling
     rounds = {j.rounds for j in jobs}
     if sampling.seed is not None and rounds != {0}:  # a fresh random stream per round
         sampling = dataclasses.replace(sampling, seed=sampling.seed + 7919 * max(rounds))
-    results = policy.sample([j.prompt for j in jobs], n, sampling)
-    pairs_by_verifier: dict[int, list[tuple[int, int, Candidate, Message]]] = {}
-    for ji, (job, comps) in enumerate(zip(jobs, results, strict=True)):
+    groups = sample_and_verify(policy, [j.candidate for j in jobs], n, sampling, resolver=resolver)
+    prepare = getattr(policy, "prepare", None)
+    for job, group in zip(jobs, groups, strict=True):
         job.rounds += 1
-        if not comps and hasattr(policy, "prepare"):  # skipped by the context rule: say why
-            job.context = policy.prepare(job.prompt, sampling.max_new_tokens).to_dict()
-        for ci, c in enumerate(comps):
-            stats.new_tokens += len(c.token_ids or ())
-            if c.finish_reason != "error":
-                pairs_by_verifier.setdefault(id(job.verifier), []).append((ji, ci, job.candidate, c.message))
-    verdicts: dict[tuple[int, int], Verdict] = {}
-    for items in pairs_by_verifier.values():
-        verifier = jobs[items[0][0]].verifier
-        out = verifier.verify_batch([(c, m) for _, _, c, m in items])
-        verdicts.update({(ji, ci): v for (ji, ci, _, _), v in zip(items, out, strict=True)})
-    for ji, (job, comps) in enumerate(zip(jobs, results, strict=True)):
-        mine = {ci: v for (j, ci), v in verdicts.items() if j == ji}
-        _absorb(job, comps, mine, config)
+        if group.skipped and prepare is not None:  # skipped by the context rule: say why
+            job.context = prepare(group.prompt, sampling.max_new_tokens).to_dict()
+        stats.new_tokens += sum(len(c.token_ids or ()) for c in group.completions)
+        absorb(job, group, config)
 
 
-def _row(job: _Job, policy: Any, config: ProfileConfig, source: Path) -> dict[str, Any]:
+def profile_row(job: ProfileJob, policy: Policy, config: ProfileConfig, source: Path) -> dict[str, Any]:
+    """The ``Profile`` row of a finished job."""
     meta: dict[str, Any] = {
         "context": job.context,
-        "verifier": job.verifier.name,
         "seconds": round(time.perf_counter() - job.started, 3),
         "candidates": str(source),
         "rounds": job.rounds,
+        "attempt": job.attempt,
     }
     if not job.scores and not (job.context or {}).get("skipped"):
         meta["context"] = {**(job.context or {}), "skipped": "the policy skipped the prompt (context)"}
     if config.early_stop:
-        meta["early_stop"] = {
-            "max_mean": config.max_mean,
-            "decision": job.decision,
-            "saved": config.k - len(job.scores) if job.scores else 0,
-        }
+        saved = config.k - len(job.scores) if job.scores else 0
+        meta["early_stop"] = {"max_mean": config.max_mean, "decision": job.decision, "saved": saved}
     if config.save_samples:
         meta["sample_info"] = job.info
     profile = Profile(
         candidate_id=job.candidate.id,
-        domain=job.domain,
+        domain=config.domain or job.candidate.domain,
         trajectory_id=job.candidate.trajectory_id,
         policy=f"{policy.name}:{policy.model_id}",
         k=config.k,
@@ -250,12 +246,15 @@ def _row(job: _Job, policy: Any, config: ProfileConfig, source: Path) -> dict[st
         sampling={**config.sampling.to_dict(), "k": config.k},
         samples=tuple(job.samples) if config.save_samples else None,
         metadata=meta,
+        verifier=job.verifier,
     )
     return profile.to_dict()
 
 
-def _account(job: _Job, config: ProfileConfig, stats: ProfileStats) -> None:
+def account(job: ProfileJob, config: ProfileConfig, stats: ProfileStats) -> None:
+    """Count a finished job in ``stats``."""
     stats.profiled += 1
+    stats.retried += job.attempt > 1
     stats.samples += len(job.scores)
     stats.errored_samples += sum(1 for s in job.scores if s is None)
     if not job.scores:
@@ -267,51 +266,62 @@ def _account(job: _Job, config: ProfileConfig, stats: ProfileStats) -> None:
         stats.samples_saved += config.k - len(job.scores)
 
 
-@contextlib.contextmanager
-def _prefix_reuse(policy: Any, config: ProfileConfig) -> Iterator[None]:
-    """Under ``--early-stop``, let an ``hf`` policy keep the batch's prefills between rounds."""
-    if not (config.early_stop and getattr(policy, "shared_prefix", False) and policy.prefix_store is None):
-        yield
-        return
-    from .policies.prefix_store import PrefixStore
+def retry_rule(config: ProfileConfig) -> Callable[[dict[str, Any]], bool]:
+    """Rows with errored samples are redone on resume, up to ``retry_errored`` more attempts."""
 
-    policy.prefix_store = PrefixStore(config.batch_size)
-    try:
-        yield
-    finally:
-        policy.prefix_store = None
+    def retry(row: dict[str, Any]) -> bool:
+        attempt = int((row.get("metadata") or {}).get("attempt") or 1)
+        return bool(row.get("n_errors")) and attempt <= config.retry_errored
+
+    return retry
+
+
+def attempt_of(writer: ResumableWriter, cid: str) -> int:
+    """Which attempt a candidate is on (a row being retried counts one more)."""
+    old = writer.retrying.get(cid)
+    return 1 if old is None else int((old.get("metadata") or {}).get("attempt") or 1) + 1
 
 
 def profile_candidates(
     candidates: str | Path,
     output: str | Path,
-    policy: Any,
+    policy: Policy,
     config: ProfileConfig | None = None,
     *,
+    registry: Registry,
     progress: bool = True,
+    resume_mode: str = "resume",
 ) -> ProfileStats:
-    """Profile every candidate of ``candidates`` not yet in ``output``; return the run's counts."""
-    from .progress import profile_progress
+    """Profile every candidate of ``candidates`` not yet in ``output``; return the run's counts.
 
+    ``registry`` resolves domains and verifiers. ``resume_mode`` is ``"resume"`` (refuse an output
+    written with other settings), ``"fresh"`` (start over) or ``"force"`` (keep its rows).
+    """
     config = config or ProfileConfig()
     source = Path(candidates).resolve()
     total = count_candidates(source, config.limit)
-    resolver = _Resolver(config)
+    resolver = VerifierResolver(
+        registry, domain=config.domain, verifier=config.verifier, options=config.verifier_options
+    )
     stats = ProfileStats()
     start = time.perf_counter()
-    with (
-        ResumableWriter(output, key="candidate_id") as writer,
-        profile_progress(total, progress) as bar,
-        _prefix_reuse(policy, config),
-    ):
-        for batch in _chunks(_pending(source, writer, config.limit, stats, bar.skip), config.batch_size):
-            jobs = [resolver.job(c) for c in batch]
+    writer = ResumableWriter(
+        output,
+        key="candidate_id",
+        fingerprint=fingerprint(policy, config, source),
+        mode=resume_mode,
+        inputs=[source],
+        retry=retry_rule(config),
+    )
+    with writer, profile_progress(total, progress) as bar:
+        for batch in chunks(pending_jobs(source, writer, config, stats, bar.skip), config.batch_size):
+            jobs = [ProfileJob(c, resolver.spec_for(c), attempt_of(writer, c.id)) for c in batch]
             while active := [j for j in jobs if not j.done]:
-                for n, group in sorted(_round_sizes(active, config).items()):
-                    _run_round(policy, group, n, config, stats)
+                for n, group in sorted(round_sizes(active, config).items()):
+                    run_round(policy, group, n, config, resolver, stats)
             for job in jobs:
-                writer.write(_row(job, policy, config, source))
-                _account(job, config, stats)
+                writer.write(profile_row(job, policy, config, source))
+                account(job, config, stats)
                 bar.advance(len(job.scores))
     stats.seconds = time.perf_counter() - start
     return stats

@@ -1,35 +1,34 @@
-"""The typed facade over the plugin hooks: the only code that calls ``pm.hook.*``.
-
-Each ``pivotrl_register_*`` implementation is called on its own with a ``register`` callable
-bound to its plugin name, so every entry knows which plugin provided it and a duplicate name is
-rejected with both plugins named.
-"""
+"""A pure, typed registry over the plugin hooks (the only code calling ``pm.hook.*``); no globals: the
+process-wide instance belongs to :mod:`pivotrl_core.plugins`."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+import click
 import pluggy
 
 from .domains import Domain
 from .errors import PluginError, UnknownNameError
+from .formats.base import TrajectoryFormat
+from .hookspecs import KINDS
+from .policies.base import Policy
+from .sandbox import Sandbox, SandboxSpec, choose_backend
+from .verifiers.base import Verifier, build_verifier
+from .verifiers.combinators import from_spec
 
-__all__ = ["KINDS", "Entry", "Registry", "get_registry", "reset_registry"]
+__all__ = ["KINDS", "Entry", "OnError", "Registry"]
 
-KINDS = {
-    "domain": "pivotrl_register_domains",
-    "verifier": "pivotrl_register_verifiers",
-    "policy": "pivotrl_register_policies",
-    "sandbox": "pivotrl_register_sandboxes",
-    "format": "pivotrl_register_formats",
-}
+OnError = Callable[[str, str, BaseException], None]  # on_error(plugin, what, exc): report or raise
 
 
 @dataclass
 class Entry:
+    """One registered thing; ``meta`` holds the keywords given to ``register``."""
+
     kind: str
     name: str
     obj: Any
@@ -42,47 +41,41 @@ def _validate(kind: str, obj: Any) -> None:
         raise PluginError(f"register() for domains takes a Domain, got {type(obj).__name__}")
     if kind == "format" and not all(hasattr(obj, a) for a in ("sniff", "parse", "dump")):
         raise PluginError("a format must have sniff(), parse() and dump() (see TrajectoryFormat)")
-    if kind in ("verifier", "policy", "sandbox") and not callable(obj):
-        from .verifiers.base import Verifier
-
-        if not isinstance(obj, Verifier):
-            raise PluginError(f"a {kind} must be a class or a callable, got {type(obj).__name__}")
+    if kind in ("verifier", "policy", "sandbox") and not (callable(obj) or isinstance(obj, Verifier)):
+        raise PluginError(f"a {kind} must be a class or a callable, got {type(obj).__name__}")
 
 
 class Registry:
-    """Everything the loaded plugins registered, by kind and name."""
+    """What the plugins of ``pm`` registered, by kind and name; each hook implementation gets a
+    ``register`` bound to its plugin (a duplicate name is rejected naming both); ``on_error`` hears
+    of failures."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
-        self.pm = pm
+    def __init__(self, pm: pluggy.PluginManager, on_error: OnError) -> None:
+        self.pm, self.on_error = pm, on_error
         self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        self._services = {"resolve": self.verifier_from_spec, "open_sandbox": self.open_sandbox}
         for kind, hook in KINDS.items():
             for impl in getattr(pm.hook, hook).get_hookimpls():
                 self._collect(kind, impl)
 
     def _collect(self, kind: str, impl: pluggy.HookImpl) -> None:
-        from .plugins import report_failure
-
-        def register(obj: Any, name: str | None = None, **meta: Any) -> None:
-            entry_name = name or getattr(obj, "name", None)
-            if not isinstance(entry_name, str) or not entry_name:
-                raise PluginError(f"plugin '{impl.plugin_name}' registered a {kind} without a name")
-            _validate(kind, obj)
-            if kind == "verifier" and inspect.isfunction(obj):
-                obj._pivotrl_meta = {**meta, "name": entry_name}  # read by build_verifier
-            taken = self._entries[kind].get(entry_name)
-            if taken is not None:
-                raise PluginError(
-                    f"{kind} '{entry_name}' is registered by both plugin '{taken.plugin}' and "
-                    f"plugin '{impl.plugin_name}'; disable one with PIVOTRL_DISABLE_PLUGINS"
-                )
-            self._entries[kind][entry_name] = Entry(kind, entry_name, obj, impl.plugin_name, meta)
-
         try:
-            impl.function(register=register)
-        except Exception as e:  # noqa: BLE001 - isolation, see report_failure
-            report_failure(impl.plugin_name, f"register {kind}s", e)
+            impl.function(register=partial(self._add, kind, impl.plugin_name))
+        except Exception as e:  # noqa: BLE001 - isolation: on_error decides
+            self.on_error(impl.plugin_name, f"register {kind}s", e)
 
-    # -- generic access -------------------------------------------------------------------
+    def _add(self, kind: str, plugin: str, obj: Any, name: str | None = None, **meta: Any) -> None:
+        name = name or getattr(obj, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin '{plugin}' registered a {kind} without a name")
+        _validate(kind, obj)
+        if (taken := self._entries[kind].get(name)) is not None:
+            raise PluginError(
+                f"{kind} '{name}' is registered by both plugin '{taken.plugin}' and plugin '{plugin}'; "
+                "disable one with PIVOTRL_DISABLE_PLUGINS"
+            )
+        self._entries[kind][name] = Entry(kind, name, obj, plugin, meta)
+
     def names(self, kind: str) -> list[str]:
         return sorted(self._entries[kind])
 
@@ -95,66 +88,52 @@ class Registry:
         except KeyError:
             raise UnknownNameError(kind, name, self.names(kind)) from None
 
-    def get(self, kind: str, name: str) -> Any:
+    def get(self, kind: str, name: str) -> object:
         return self.entry(kind, name).obj
 
-    # -- typed access ---------------------------------------------------------------------
     def domain(self, name: str) -> Domain:
-        return self.get("domain", name)
+        return self.entry("domain", name).obj
 
-    def verifier(self, name: str, **options: Any) -> Any:
-        """Build the named verifier with ``options`` (a :class:`~pivotrl_core.Verifier`)."""
-        from .verifiers.base import build_verifier
+    def verifier(self, name: str, **options: Any) -> Verifier:
+        """Build the named verifier with ``options``; host services it names are handed in."""
+        e = self.entry("verifier", name)
+        return build_verifier(e.obj, options, name=name, meta=e.meta, services=self._services)
 
-        return build_verifier(self.get("verifier", name), options, name=name)
+    def verifier_from_spec(self, spec: Any) -> Verifier:
+        """A verifier from a name, a ``{"name": ..., **options}`` table, an instance or a function."""
+        return from_spec(spec, self.verifier)
 
-    def domain_verifier(self, domain: str, **overrides: Any) -> Any:
+    def domain_verifier(self, domain: str, **overrides: Any) -> Verifier:
         """The domain's default verifier, with its configured options (plus overrides)."""
         d = self.domain(domain)
         return self.verifier(d.verifier, **{**dict(d.verifier_options), **overrides})
 
-    def policy(self, name: str, **options: Any) -> Any:
-        return self.get("policy", name)(**options)
+    def policy(self, name: str, **options: Any) -> Policy:
+        return self.entry("policy", name).obj(**options)
 
-    def sandbox(self, name: str, **options: Any) -> Any:
-        return self.get("sandbox", name)(**options)
+    def format(self, name: str) -> TrajectoryFormat:
+        return self.entry("format", name).obj
 
-    def format(self, name: str) -> Any:
-        return self.get("format", name)
+    def formats(self) -> list[TrajectoryFormat]:
+        return [e.obj for e in self.entries("format")]
 
-    def summary(self) -> dict[str, dict[str, list[str]]]:
-        """``{plugin: {kind: [names]}}`` for ``pivotrl plugins``."""
-        out: dict[str, dict[str, list[str]]] = {}
-        for kind in KINDS:
-            for e in self.entries(kind):
-                out.setdefault(e.plugin, {}).setdefault(kind, []).append(e.name)
-        return out
+    def sandbox(self, name: str, spec: SandboxSpec | None = None, **options: Any) -> Sandbox:
+        return self.entry("sandbox", name).obj(spec=spec or SandboxSpec(), **options)
 
+    def resolve_backend(self, name: str | None = None) -> str:
+        """``name``, else ``$PIVOTRL_SANDBOX``, else the first available (see :func:`choose_backend`)."""
+        return choose_backend({e.name: e.obj for e in self.entries("sandbox")}, name)
 
-_registry: Registry | None = None
+    def open_sandbox(
+        self, backend: str | None = None, spec: SandboxSpec | None = None, **options: Any
+    ) -> Sandbox:
+        """Open a sandbox of the named backend (``None``/``auto``: see :meth:`resolve_backend`)."""
+        return self.sandbox(self.resolve_backend(backend), spec=spec, **options)
 
-
-def get_registry() -> Registry:
-    """The registry of the process-wide plugin manager, built on first use."""
-    global _registry
-    if _registry is None:
-        from .plugins import get_plugin_manager
-
-        _registry = Registry(get_plugin_manager())
-    return _registry
-
-
-def reset_registry() -> None:
-    global _registry
-    _registry = None
-
-
-def call_command_hooks(
-    cli: Any, pm: pluggy.PluginManager, on_error: Callable[[str, Exception], None]
-) -> None:
-    """Let every plugin add CLI commands; a failing plugin is reported, not fatal."""
-    for impl in pm.hook.pivotrl_register_commands.get_hookimpls():
-        try:
-            impl.function(cli=cli)
-        except Exception as e:  # noqa: BLE001
-            on_error(impl.plugin_name, e)
+    def add_commands(self, cli: click.Group) -> None:
+        """Let every plugin add CLI commands; a failing plugin goes to ``on_error``."""
+        for impl in self.pm.hook.pivotrl_register_commands.get_hookimpls():
+            try:
+                impl.function(cli=cli)
+            except Exception as e:  # noqa: BLE001
+                self.on_error(impl.plugin_name, "add commands", e)

@@ -3,7 +3,8 @@
 Backends (``docker``, ``bwrap``) live in ``sandboxes/`` and register through
 ``pivotrl_register_sandboxes``; ``docs/sandboxes.md`` is the threat model. This module stays
 backend-neutral: the spec, the result, the protocol, the state a candidate records, and
-:func:`open_sandbox`, which picks a backend by name (or ``auto``).
+:func:`choose_backend`, the ``auto`` rule over the backends a host passes in. Opening a sandbox is
+the registry's job (``pivotrl_core.open_sandbox``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, UnknownNameError
 
 __all__ = [
     "BACKEND_ENV",
@@ -22,8 +23,7 @@ __all__ = [
     "SandboxResult",
     "SandboxSpec",
     "SandboxState",
-    "open_sandbox",
-    "resolve_backend",
+    "choose_backend",
 ]
 
 BACKEND_ENV = "PIVOTRL_SANDBOX"
@@ -165,8 +165,8 @@ class SandboxState:
         return d
 
 
-def _is_available(cls: Any) -> tuple[bool, str]:
-    check = getattr(cls, "available", None)
+def _is_available(backend: Any) -> tuple[bool, str]:
+    check = getattr(backend, "available", None)
     if check is None:
         return True, "no availability check"
     try:
@@ -176,24 +176,23 @@ def _is_available(cls: Any) -> tuple[bool, str]:
     return bool(ok), str(reason)
 
 
-def resolve_backend(name: str | None = None) -> str:
-    """The backend to use: ``name``, else ``$PIVOTRL_SANDBOX``, else ``auto``.
+def choose_backend(backends: Mapping[str, Any], name: str | None = None) -> str:
+    """The backend to use among ``backends`` (name -> class): ``name``, else ``$PIVOTRL_SANDBOX``,
+    else ``auto``: the first available of ``docker``, ``bwrap``, then any other.
 
-    ``auto`` picks the first available of ``docker``, ``bwrap``, then any other registered
-    backend; when none is available the ConfigError lists why each one was not.
+    An unknown name raises :class:`UnknownNameError` with suggestions; when no backend is
+    available the ConfigError lists why each one was not. The host passes its registered backends
+    in (:meth:`pivotrl_core.registry.Registry.resolve_backend`); this module knows no registry.
     """
-    from .registry import get_registry
-
     chosen = name or os.environ.get(BACKEND_ENV) or "auto"
-    registry = get_registry()
     if chosen != "auto":
-        registry.entry("sandbox", chosen)  # raises UnknownNameError with suggestions
+        if chosen not in backends:
+            raise UnknownNameError("sandbox", chosen, sorted(backends))
         return chosen
-    names = registry.names("sandbox")
-    order = [n for n in AUTO_ORDER if n in names] + [n for n in names if n not in AUTO_ORDER]
+    order = [n for n in AUTO_ORDER if n in backends] + sorted(n for n in backends if n not in AUTO_ORDER)
     reasons = []
     for n in order:
-        ok, reason = _is_available(registry.get("sandbox", n))
+        ok, reason = _is_available(backends[n])
         if ok:
             return n
         reasons.append(f"{n}: {reason}")
@@ -202,10 +201,3 @@ def resolve_backend(name: str | None = None) -> str:
         + ("; ".join(reasons) or "none is registered: install pivotrl-sandboxes")
         + "). Run `pivotrl sandbox doctor` to see what is missing."
     )
-
-
-def open_sandbox(backend: str | None = None, spec: SandboxSpec | None = None, **options: Any) -> Sandbox:
-    """Open a sandbox of the named backend (``None``/``auto``: see :func:`resolve_backend`)."""
-    from .registry import get_registry
-
-    return get_registry().sandbox(resolve_backend(backend), spec=spec or SandboxSpec(), **options)

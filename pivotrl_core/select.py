@@ -2,15 +2,19 @@
 
 ``keep = std > min_std (default 0, i.e. var > 0) and mean < max_mean`` over each profile's
 scored samples (errored samples excluded; a row whose samples all errored is ``errored``; a row
-the policy skipped for its context length is ``skipped``). Kept pivots are split into train and
+the policy skipped for its context length is ``skipped``), and at least ``min_scored`` of the
+drawn samples scored (:func:`~pivotrl_core.rollouts.is_pivot`, the filter the trainer's refresh
+applies too). Kept pivots are split into train and
 validation BY TRAJECTORY: a trajectory goes to validation when a hash of ``(seed,
 trajectory_id)`` falls below ``val_fraction``, so no trajectory is in both. Output rows are the
-candidate rows plus ``profile`` (the stats) and ``split``. ``docs/profiling.md`` documents the
-report fields.
+candidate rows plus ``profile`` (the stats) and ``split``; their ``verifier`` is the profile's, so
+``train`` and ``eval`` score with the verifier the pivots were selected with. ``docs/profiling.md``
+documents the report fields.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, InputError
+from .formats.nemo_gym import candidate_to_row
 from .jsonl import atomic_output, dumps, read_jsonl
+from .rollouts import enough_scored, is_pivot
 from .types import Candidate, Profile
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "SelectResult",
     "classify",
     "in_validation",
+    "keep",
     "select_pivots",
     "tool_label",
     "val_path",
@@ -46,6 +53,7 @@ class SelectConfig:
     val_fraction: float = 0.1
     seed: int = 0
     format: str = "pivotrl"
+    min_scored: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.max_mean <= 1.0:
@@ -54,6 +62,8 @@ class SelectConfig:
             raise ConfigError(f"--min-std must be in [0, 0.5), got {self.min_std}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.min_scored <= 1.0:
+            raise ConfigError(f"--min-scored must be in [0, 1], got {self.min_scored}")
         if self.format not in ("pivotrl", "nemo-gym"):
             raise ConfigError(f"--format must be 'pivotrl' or 'nemo-gym', got {self.format!r}")
 
@@ -85,10 +95,9 @@ def classify(p: Profile) -> str:
     return "all_pass" if mean >= 1.0 else "all_fail" if mean <= 0.0 else "constant"
 
 
-def is_pivot(p: Profile, config: SelectConfig) -> bool:
-    """The PivotRL filter: ``std > min_std`` and ``mean < max_mean``."""
-    mean, std = p.mean, p.std
-    return mean is not None and std is not None and std > config.min_std and mean < config.max_mean
+def keep(p: Profile, config: SelectConfig) -> bool:
+    """The PivotRL filter with ``config``'s thresholds (:func:`~pivotrl_core.rollouts.is_pivot`)."""
+    return is_pivot(p, config.max_mean, config.min_std, config.min_scored)
 
 
 def in_validation(trajectory_id: str, seed: int, fraction: float) -> bool:
@@ -132,10 +141,6 @@ def _candidates_path(profiles: dict[str, Profile], given: str | Path | None) -> 
 
 def _row_writer(fmt: str) -> Callable[[Candidate, Profile, str], dict[str, Any]]:
     if fmt == "nemo-gym":
-        try:
-            from .formats.nemo_gym import candidate_to_row
-        except ImportError as e:  # pragma: no cover - ships with the core
-            raise ConfigError(f"the nemo-gym format is not available: {e}") from None
         return lambda c, p, split: candidate_to_row(c)
 
     def pivot_row(c: Candidate, p: Profile, split: str) -> dict[str, Any]:
@@ -148,7 +153,8 @@ def _row_writer(fmt: str) -> Callable[[Candidate, Profile, str], dict[str, Any]]
             "scores": list(p.scores),
             "policy": p.policy,
         }
-        return {**c.to_dict(), "profile": stats, "split": split}
+        with_verifier = dataclasses.replace(c, verifier=p.verifier or c.verifier)
+        return {**with_verifier.to_dict(), "profile": stats, "split": split}
 
     return pivot_row
 
@@ -157,7 +163,12 @@ def _tally(res: SelectResult, c: Candidate, p: Profile, kept: bool) -> None:
     cat = classify(p)
     res.counts[cat] += 1
     if cat == "mixed" and not kept:
-        res.counts["mixed_too_easy" if (p.mean or 0) >= res.config.max_mean else "mixed_low_std"] += 1
+        if not enough_scored(p, res.config.min_scored):
+            res.counts["mixed_too_few_scored"] += 1
+        elif (p.mean or 0) >= res.config.max_mean:
+            res.counts["mixed_too_easy"] += 1
+        else:
+            res.counts["mixed_low_std"] += 1
     res.counts["errored_samples"] += p.n_errors
     if (p.metadata.get("early_stop") or {}).get("decision"):
         res.counts["early_stopped"] += 1
@@ -204,7 +215,7 @@ def select_pivots(
         val_fh = stack.enter_context(atomic_output(out_val))
         for c, p in _joined(cands, profiles, res):
             res.counts["profiles"] += 1
-            kept = is_pivot(p, config)
+            kept = keep(p, config)
             _tally(res, c, p, kept)
             if not kept:
                 continue

@@ -1,7 +1,7 @@
 """The report of ``pivotrl select``: JSON, Markdown, a PNG histogram and a rich table.
 
 Fields (``docs/profiling.md``, "The select report"): ``counts`` (profiles, all_pass, all_fail,
-constant, mixed, mixed_too_easy, mixed_low_std, errored, skipped, kept, train, val,
+constant, mixed, mixed_too_easy, mixed_low_std, mixed_too_few_scored, errored, skipped, kept, train, val,
 errored_samples, early_stopped, not_profiled, missing_candidates, duplicate_candidates),
 ``kept_fraction``, ``zero_signal_fraction`` (all_pass + all_fail + constant over scored rows),
 ``per_domain`` and ``per_tool`` (candidates, kept, kept_fraction), ``trajectories`` (train, val),
@@ -28,6 +28,7 @@ COUNT_KEYS = (
     *CATEGORIES,
     "mixed_too_easy",
     "mixed_low_std",
+    "mixed_too_few_scored",
     "kept",
     "train",
     "val",
@@ -68,6 +69,7 @@ def build_report(res: SelectResult) -> dict[str, Any]:
         "thresholds": {
             "max_mean": res.config.max_mean,
             "min_std": res.config.min_std,
+            "min_scored": res.config.min_scored,
             "val_fraction": res.config.val_fraction,
             "seed": res.config.seed,
         },
@@ -86,8 +88,10 @@ def _markdown(rep: dict[str, Any]) -> str:
     lines = [
         "# Pivot selection report",
         "",
-        f"Filter: std > {rep['thresholds']['min_std']} and mean < {rep['thresholds']['max_mean']}; "
-        f"validation fraction {rep['thresholds']['val_fraction']} (by trajectory, seed {rep['thresholds']['seed']}).",
+        f"Filter: std > {rep['thresholds']['min_std']} and mean < {rep['thresholds']['max_mean']}, "
+        f"at least {rep['thresholds']['min_scored']} of the samples scored; "
+        f"validation fraction {rep['thresholds']['val_fraction']} "
+        f"(by trajectory, seed {rep['thresholds']['seed']}).",
         "",
         "| count | value |",
         "|---|---|",

@@ -15,15 +15,7 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = [
-    "ROLES",
-    "Candidate",
-    "Message",
-    "Profile",
-    "ToolCall",
-    "Trajectory",
-    "Verdict",
-]
+__all__ = ["ROLES", "Candidate", "Message", "Profile", "ToolCall", "Trajectory", "Verdict", "VerifierSpec"]
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -49,9 +41,7 @@ def _opt(d: Mapping[str, Any], key: str, typ: type | tuple[type, ...], where: st
 
 
 def _typename(typ: type | tuple[type, ...]) -> str:
-    if isinstance(typ, tuple):
-        return " or ".join(t.__name__ for t in typ)
-    return typ.__name__
+    return " or ".join(t.__name__ for t in (typ if isinstance(typ, tuple) else (typ,)))
 
 
 @dataclass(frozen=True)
@@ -200,6 +190,26 @@ class Trajectory:
 
 
 @dataclass(frozen=True)
+class VerifierSpec:
+    """A verifier by registered name and options: the one a candidate was profiled with (``profile``
+    records it, ``select`` copies it into the pivots, ``train``/``eval`` score with it by default)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "verifier.") -> VerifierSpec:
+        return cls(name=_req(d, "name", str, where), options=dict(_opt(d, "options", dict, where) or {}))
+
+
+def _spec(d: Mapping[str, Any]) -> VerifierSpec | None:  # a row's optional ``verifier``
+    return None if (raw := _opt(d, "verifier", dict)) is None else VerifierSpec.from_dict(raw)
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One assistant decision point: the prefix before it and the demonstrated action.
 
@@ -216,6 +226,7 @@ class Candidate:
     expected: Message
     tools: tuple[dict[str, Any], ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    verifier: VerifierSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,6 +238,7 @@ class Candidate:
             "tools": list(self.tools),
             "expected": self.expected.to_dict(),
             "metadata": self.metadata,
+            **({"verifier": self.verifier.to_dict()} if self.verifier is not None else {}),
         }
 
     @classmethod
@@ -241,6 +253,7 @@ class Candidate:
             expected=expected,
             tools=tuple(_opt(d, "tools", list) or ()),
             metadata=dict(_opt(d, "metadata", dict) or {}),
+            verifier=_spec(d),
         )
 
 
@@ -312,11 +325,8 @@ def _mean_std(scores: Sequence[float | None]) -> tuple[float | None, float | Non
 
 @dataclass(frozen=True)
 class Profile:
-    """The reference policy's K local rollouts at one candidate, scored.
-
-    ``scores`` holds one entry per sample, ``None`` where the verdict errored; ``mean`` and
-    ``std`` (population) are over the non-errored scores only.
-    """
+    """The reference policy's K local rollouts at one candidate: ``scores`` (one per sample, in [0, 1],
+    ``None`` where the verdict errored; ``mean``/``std`` over the others), scored by ``verifier``."""
 
     candidate_id: str
     domain: str
@@ -327,6 +337,7 @@ class Profile:
     sampling: dict[str, Any] = field(default_factory=dict)
     samples: tuple[Message, ...] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    verifier: VerifierSpec | None = None
 
     @property
     def mean(self) -> float | None:
@@ -346,7 +357,7 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         mean, std = _mean_std(self.scores)
-        d: dict[str, Any] = {
+        return {
             "candidate_id": self.candidate_id,
             "domain": self.domain,
             "trajectory_id": self.trajectory_id,
@@ -358,17 +369,18 @@ class Profile:
             "n_errors": self.n_errors,
             "sampling": self.sampling,
             "metadata": self.metadata,
+            **({"samples": [m.to_dict() for m in self.samples]} if self.samples is not None else {}),
+            **({"verifier": self.verifier.to_dict()} if self.verifier is not None else {}),
         }
-        if self.samples is not None:
-            d["samples"] = [m.to_dict() for m in self.samples]
-        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Profile:
         scores = _req(d, "scores", list)
         for i, s in enumerate(scores):
-            if s is not None and not isinstance(s, (int, float)):
-                raise InputError("score must be a number or null", field=f"scores[{i}]")
+            if s is not None and not (type(s) in (int, float) and math.isfinite(s) and 0.0 <= s <= 1.0):
+                raise InputError(
+                    f"score must be null or a finite number in [0, 1], got {s!r}", field=f"scores[{i}]"
+                )
         samples = _opt(d, "samples", list)
         return cls(
             candidate_id=_req(d, "candidate_id", str),
@@ -382,4 +394,5 @@ class Profile:
             if samples is None
             else tuple(Message.from_dict(m, f"samples[{i}].") for i, m in enumerate(samples)),
             metadata=dict(_opt(d, "metadata", dict) or {}),
+            verifier=_spec(d),
         )

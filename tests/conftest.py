@@ -37,7 +37,8 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def one_thread() -> Iterator[None]:
     """Torch on one thread for a module: tiny-model ops are too small to split across threads, and
-    spinning threads stall on a busy machine. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    spinning threads stall on a busy machine. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
     import torch
 
     old = torch.get_num_threads()

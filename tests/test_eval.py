@@ -11,9 +11,19 @@ from click.testing import CliRunner
 
 from pivotrl_core import Candidate, Completion, Domain, Message, SamplingParams, ToolCall, hookimpl
 from pivotrl_core.errors import UnknownNameError
-from pivotrl_core.eval import evaluate_candidates, evaluate_ood, mean_std, ood_kl, run_benchmark
-from pivotrl_core.ood import Probe
+from pivotrl_core.eval import (
+    EvalConfig,
+    evaluate,
+    evaluate_candidates,
+    evaluate_ood,
+    mean_std,
+    ood_kl,
+    run_benchmark,
+)
+from pivotrl_core.eval.ood import Probe, _answer_ids
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.policies.base import Prompt
+from pivotrl_core.rollouts import VerifierResolver
 
 TOOLS = (
     {
@@ -82,11 +92,9 @@ def _echo_expected(cands: list[Candidate], good: set[str]):  # noqa: ANN202
 
 
 def test_held_out_accuracy_uses_the_domain_verifier() -> None:
-    from pivotrl_core.registry import get_registry
-
     cands = [_cand(i) for i in range(4)] + [_cand(9, call=False)]
     policy = ScriptedPolicy(_echo_expected(cands, {"t0:2", "t1:2", "t9:2"}))
-    res = evaluate_candidates(policy, cands, get_registry().domain_verifier("generic"))
+    res = evaluate_candidates(policy, cands, VerifierResolver(get_registry()))
     assert res["accuracy"] == pytest.approx(3 / 5)
     assert (res["n_scored"], res["n_passed"], res["n_errored"], res["skipped"]) == (5, 3, 0, 0)
     assert res["by_kind"]["call"]["accuracy"] == pytest.approx(2 / 4)
@@ -112,10 +120,10 @@ def test_errored_and_skipped_are_counted_not_failed(register_plugin) -> None:
             register(Domain("flaky-domain", verifier="flaky"))
 
     reg = register_plugin(Plugin(), name="flaky-plugin")
-    cands = [_cand(i) for i in range(4)]
+    cands = [_cand(i) for i in range(4)]  # domain "generic": --domain flaky-domain scores them
     skip = {"Where is order W3?"}
     policy = ScriptedPolicy(lambda p: None if p.messages[-1].content in skip else Message("assistant", "hi"))
-    res = evaluate_candidates(policy, cands, reg.domain_verifier("flaky-domain"))
+    res = evaluate_candidates(policy, cands, VerifierResolver(reg, domain="flaky-domain"))
     assert res["n_errored"] == 1 and res["skipped"] == 1 and res["n_scored"] == 2
     assert res["accuracy"] == 1.0  # the errored verdict is not a fail
 
@@ -132,12 +140,12 @@ def test_benchmark_adapter_and_unknown_name(register_plugin) -> None:
         def pivotrl_register_domains(self, register):  # noqa: ANN001, ANN201
             register(Domain("bench-domain", benchmarks={"episodes": bench}))
 
-    register_plugin(Plugin(), name="bench-plugin")
+    reg = register_plugin(Plugin(), name="bench-plugin")
     pol = ScriptedPolicy(lambda p: None)
-    assert run_benchmark(pol, "bench-domain", "episodes", seeds=(7, 8), n_tasks=2)["pass^1"] == 0.5
+    assert run_benchmark(pol, reg, "bench-domain", "episodes", seeds=(7, 8), n_tasks=2)["pass^1"] == 0.5
     assert seen == {"seeds": (7, 8), "n_tasks": 2, "policy": "scripted"}
     with pytest.raises(UnknownNameError, match="did you mean 'episodes'"):
-        run_benchmark(pol, "bench-domain", "episode")
+        run_benchmark(pol, reg, "bench-domain", "episode")
 
 
 def _probes() -> list[Probe]:
@@ -171,7 +179,6 @@ def test_ood_kl_exact_and_zero_for_the_same_model(tiny_model_path: str) -> None:
 
     import torch
 
-    from pivotrl_core.eval import _answer_ids
     from pivotrl_core.policies.models import load_model, load_tokenizer
 
     tok, model = load_tokenizer(tiny_model_path), load_model(tiny_model_path)
@@ -265,3 +272,64 @@ def test_eval_cli_errors(tiny_model_path: str, tmp_path: Path, args: list[str], 
     assert r.exit_code == 2
     assert message in r.output
     assert not out.exists()
+
+
+def test_eval_cli_policy_flag_and_progress(register_plugin, tmp_path: Path) -> None:
+    """``--policy`` takes any registered backend (here a plugin's, no model loaded); the held-out
+    pass shows a progress bar on stderr; an unknown backend is exit 2 with a suggestion."""
+    made = []
+
+    def echo_policy(model: str, **options) -> ScriptedPolicy:  # noqa: ANN003
+        made.append((model, options))
+        return ScriptedPolicy(lambda p: Message("assistant", "Your order has shipped."))
+
+    class Plugin:
+        @hookimpl
+        def pivotrl_register_policies(self, register):  # noqa: ANN001, ANN201
+            register(echo_policy, name="echo")
+
+    register_plugin(Plugin(), name="echo-plugin")
+    cands = tmp_path / "val.jsonl"
+    cands.write_text("".join(json.dumps(_cand(i, call=i == 0).to_dict()) + "\n" for i in range(3)))
+    out = tmp_path / "eval.json"
+    args = ["eval", "--model", "m", "--candidates", str(cands), "-o", str(out)]
+    r = CliRunner().invoke(_cli_group(), [*args, "--policy", "echo", "--policy-option", "x=1"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["policy"] == "scripted" and made == [("m", {"x": 1})]  # no hf options forced on it
+    assert doc["held_out"]["sets"]["val"]["accuracy"] == pytest.approx(2 / 3)
+    assert "eval val" in r.stderr and "3/3" in r.stderr
+    quiet = CliRunner().invoke(_cli_group(), [*args, "--policy", "echo", "--no-progress"])
+    assert quiet.exit_code == 0 and "eval val" not in quiet.stderr
+    bad = CliRunner().invoke(_cli_group(), [*args, "--policy", "ech"])
+    assert bad.exit_code == 2 and "did you mean 'echo'" in bad.output
+
+
+def _cli_group():  # noqa: ANN202
+    from pivotrl_core.cli import build_cli, cli
+
+    build_cli()
+    return cli
+
+
+def test_eval_verifier_override(register_plugin, tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def strict(candidate: Candidate, action: Message) -> bool:
+        seen.append("strict")
+        return False
+
+    class Plugin:
+        @hookimpl
+        def pivotrl_register_verifiers(self, register):  # noqa: ANN001, ANN201
+            register(strict, name="strict")
+
+    reg = register_plugin(Plugin(), name="strict-plugin")
+    cands = tmp_path / "val.jsonl"
+    cands.write_text("".join(json.dumps(_cand(i).to_dict()) + "\n" for i in range(2)))
+    policy = ScriptedPolicy(lambda p: None)
+    policy.answer = _echo_expected([_cand(i) for i in range(2)], {"t0:2", "t1:2"})
+    doc = evaluate(policy, EvalConfig(progress=False), registry=reg, candidates=[cands])
+    assert doc["held_out"]["summary"]["mean"] == 1.0 and seen == []  # the domain's own verifier
+    doc = evaluate(policy, EvalConfig(verifier="strict", progress=False), registry=reg, candidates=[cands])
+    assert doc["held_out"]["summary"]["mean"] == 0.0 and seen == ["strict", "strict"]

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pivotrl_core import Domain, ExtractOptions, hookimpl
+from pivotrl_core import Domain, ExtractOptions, candidate_at, hookimpl
 from pivotrl_core.cli import build_cli, cli
 from pivotrl_core.extract import (
     CandidateEncoder,
     ExtractStats,
-    candidate_at,
     default_extractor,
     extract,
     extract_candidates,
@@ -71,7 +70,7 @@ class GenericDomain:
 @pytest.fixture
 def runner(pivotrl_pm, register_plugin) -> CliRunner:
     """A CLI runner on a fresh plugin manager that has a ``generic`` domain."""
-    from pivotrl_core.registry import get_registry
+    from pivotrl_core.plugins import get_registry
 
     if "generic" not in get_registry().names("domain"):  # helper plugins may not provide it yet
         register_plugin(GenericDomain(), name="test-generic")
@@ -164,7 +163,7 @@ def test_nemo_gym_rows_give_exactly_one_candidate_each_and_export_round_trips(ru
     assert all(c.turn_index == len(c.messages) for c in cands)
     back = tmp_path / "rows.jsonl"
     res = run(runner, "export", out, "--format", "nemo-gym", "-o", back)
-    assert res.exit_code == 0 and f"Wrote 20 nemo-gym rows to {back}" in res.output
+    assert res.exit_code == 0 and "20" in res.output and str(back) in res.output
     assert [json.loads(line) for line in back.read_text().splitlines()] == rows
 
 
@@ -195,12 +194,14 @@ BAD_INPUTS = [
         "messages[0].tool_calls[0].function.name",
     ),
     (
-        '{"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{x"}}]}]}\n',
+        '{"messages": [{"role": "assistant", "tool_calls": '
+        '[{"function": {"name": "f", "arguments": "{x"}}]}]}\n',
         "not valid JSON",
         "messages[0].tool_calls[0].function.arguments",
     ),
     (
-        '{"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": [1]}}]}]}\n',
+        '{"messages": [{"role": "assistant", "tool_calls": '
+        '[{"function": {"name": "f", "arguments": [1]}}]}]}\n',
         "JSON string or an object",
         "messages[0].tool_calls[0].function.arguments",
     ),

@@ -477,13 +477,15 @@ class TurnsPlugin:
 
 
 def test_third_party_format_is_detected(tmp_path, register_plugin):
-    register_plugin(TurnsPlugin(), name="turns-plugin")
+    registry = register_plugin(TurnsPlugin(), name="turns-plugin")
     p = _write(tmp_path / "x.jsonl", [{"turns": [["user", "hi"], ["assistant", "yo"]]}])
-    (t,) = read_trajectories(p)
+    (t,) = read_trajectories(p, registry.formats())
     assert t.id == "turns-0" and t.messages[1] == Message(role="assistant", content="yo")
+    with pytest.raises(InputError, match="cannot detect"):  # not among the built-in formats
+        list(read_trajectories(p))
     bad = _write(tmp_path / "y.jsonl", [{"turns": [["user"]]}])
     with pytest.raises(InputError) as e:
-        list(read_trajectories(bad, format="turns"))
+        list(read_trajectories(bad, registry.formats(), format="turns"))
     assert e.value.line == 1 and "format 'turns' could not read this row: ValueError" in str(e.value)
 
 

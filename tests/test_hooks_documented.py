@@ -21,8 +21,8 @@ from pivotrl_core import (
     Trajectory,
     run_verifier,
 )
-from pivotrl_core.hookspecs import PivotrlSpecs
-from pivotrl_core.registry import KINDS
+from pivotrl_core.formats import read_trajectories
+from pivotrl_core.hookspecs import KINDS, PivotrlSpecs
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins" / "hooks.md"
 HOOKS = sorted(n for n, _ in inspect.getmembers(PivotrlSpecs, inspect.isfunction) if n.startswith("pivotrl_"))
@@ -64,8 +64,8 @@ def test_every_hook_has_a_section_with_its_argument():
 def test_register_hook_example_registers_something(hook, register_plugin):
     module = example(hook)
     registry = register_plugin(module, name=f"doc-{hook}")
-    registered = registry.summary().get(f"doc-{hook}", {})
-    assert registered.get(KIND_OF[hook]), f"the {hook} example registered nothing"
+    registered = [e.name for e in registry.entries(KIND_OF[hook]) if e.plugin == f"doc-{hook}"]
+    assert registered, f"the {hook} example registered nothing"
 
 
 def test_domain_and_verifier_examples_work(register_plugin):
@@ -112,11 +112,9 @@ def test_policy_sandbox_and_format_examples_work(register_plugin, tmp_path):
     box = registry.sandbox("recording")
     box.write_files({"a.txt": "x"})
     assert box.run("ls").ok and box.read_files() == {"a.txt": b"x"}
-    from pivotrl_core.formats import read_trajectories
-
     src = tmp_path / "pairs.jsonl"
     src.write_text('{"id": "p", "pairs": [["2+2?", "4"]]}\n')
-    (traj,) = read_trajectories(src)
+    (traj,) = read_trajectories(src, formats=registry.formats())  # detected among the registered
     assert traj.messages[1].content == "4"
     assert registry.format("pairs").dump(traj) == {"id": "p", "pairs": [["2+2?", "4"]]}
 

@@ -102,13 +102,14 @@ def naive_prompt(expected: str, action: str) -> str:
 
 def test_injection_flips_a_naive_prompt_but_not_ours(judge, server):
     client = openai.OpenAI(base_url=server.url, api_key="x", max_retries=0)
-    ask = lambda prompt: (
-        client.chat.completions.create(  # noqa: E731
-            model="m", messages=[{"role": "user", "content": prompt}]
+
+    def ask(prompt):
+        return (
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": prompt}])
+            .choices[0]
+            .message.content
         )
-        .choices[0]
-        .message.content
-    )
+
     assert ask(naive_prompt("ls -la /tmp", "rm -rf /tmp")).endswith("NO")  # the judge is sane...
     assert ask(naive_prompt("ls -la /tmp", INJECTION)).endswith("YES")  # ...but injectable
     attacked = verdict(judge(), say(INJECTION), expected=say("ls -la /tmp"))
@@ -263,7 +264,7 @@ def test_parse_answer_is_strict(text, want):
 
 
 def test_judge_closes_a_registry_built_cascade(pivotrl_pm, server):
-    from pivotrl_core.registry import get_registry
+    from pivotrl_core.plugins import get_registry
 
     server.reset()
     tools = ({"name": "run", "parameters": {"type": "object", "required": ["cmd"]}},)

@@ -7,16 +7,16 @@ import re
 import pytest
 
 from pivotrl_core.errors import InputError
-from pivotrl_core.ood import (
+from pivotrl_core.eval.ood import (
     SKILLS,
     Probe,
     answer_spans,
     default_probe_path,
-    generate_probes,
     load_probes,
     normalise,
     score_answer,
 )
+from pivotrl_core.eval.ood_build import generate_probes
 
 
 def _probe(answer: str, *aliases: str, case: bool = False) -> Probe:
@@ -113,7 +113,7 @@ def test_load_subsets_and_errors(tmp_path) -> None:
 def test_factual_items_are_right_for_smollm2_as_shipped() -> None:
     """The real SmolLM2-135M (greedy) still answers a sample of the shipped factual items."""
     from pivotrl_core.eval import answer_probes
-    from pivotrl_core.registry import get_registry
+    from pivotrl_core.plugins import get_registry
 
     probes = load_probes(skills=["factual"])[:12]
     policy = get_registry().policy("hf", model="smollm2-135m")

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from verifier_helpers import TOOL_USE, candidate_from_row, load_rows
 
-from pivotrl_core.registry import get_registry
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.types import Message, ToolCall
 from pivotrl_core.verifiers.base import run_verifier
 from pivotrl_core.verifiers.tool_call import ToolCallVerifier, responses_output_to_message

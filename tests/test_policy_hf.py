@@ -8,9 +8,9 @@ import torch
 from memorized_model import TEXT_ANSWER, TOOL_ANSWER, memorize
 
 from pivotrl_core.errors import ConfigError
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.policies.base import Prompt, SamplingParams
 from pivotrl_core.policies.hf import HFPolicy
-from pivotrl_core.registry import get_registry
 from pivotrl_core.types import Message
 
 TOOLS = (

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from memorized_model import TEXT_ANSWER, TOOL_ANSWER, memorize
 
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.policies.base import Prompt, SamplingParams
 from pivotrl_core.policies.hf import HFPolicy
 from pivotrl_core.policies.openai_policy import OpenAIPolicy, to_openai_messages, to_openai_tools
-from pivotrl_core.registry import get_registry
 from pivotrl_core.serve import serve_in_thread
 from pivotrl_core.types import Message, ToolCall
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pivotrl_core.errors import ConfigError
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.policies.base import Prompt, SamplingParams
 from pivotrl_core.policies.vllm_policy import vllm_available
-from pivotrl_core.registry import get_registry
 from pivotrl_core.types import Message
 
 REASON = vllm_available()

@@ -1,4 +1,5 @@
-"""``pivotrl profile``: rows, errored samples, context rule, early stop, and kill -9 + resume."""
+"""``pivotrl profile``: rows, errored samples, context rule, early stop, kill -9 + resume, resume
+refusing changed settings and redoing errored rows."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 import pytest
 from pivot_data import make_candidates, write_candidates
 
-from pivotrl_core import early_stop
+from pivotrl_core import Domain, early_stop, hookimpl
 from pivotrl_core.cli import main
-from pivotrl_core.plugins import load_plugin_file
+from pivotrl_core.errors import ResumeMismatchError
+from pivotrl_core.plugins import get_registry, load_plugin_file
 from pivotrl_core.policies.base import SamplingParams
 from pivotrl_core.policies.hf import HFPolicy
 from pivotrl_core.policies.openai_policy import OpenAIPolicy
@@ -60,7 +62,12 @@ def _cli(*args: str) -> int:
 def test_rows_record_scores_stats_and_settings(plugin, tiny_policy, tmp_path: Path) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(3, 2))
     stats = profile_candidates(
-        cands, tmp_path / "p.jsonl", tiny_policy, _config(save_samples=True), progress=False
+        cands,
+        tmp_path / "p.jsonl",
+        tiny_policy,
+        _config(save_samples=True),
+        registry=get_registry(),
+        progress=False,
     )
     rows = _rows(tmp_path / "p.jsonl")
     assert [r["candidate_id"] for r in rows] == [c.id for c in make_candidates(3, 2)]
@@ -73,7 +80,7 @@ def test_rows_record_scores_stats_and_settings(plugin, tiny_policy, tmp_path: Pa
             and r["sampling"]["temperature"] == 1.0
             and r["sampling"]["seed"] == 0
         )
-        assert len(r["samples"]) == 4 and r["metadata"]["verifier"] == "ptest_parity"
+        assert len(r["samples"]) == 4 and r["verifier"] == {"name": "ptest_parity", "options": {}}
         assert r["metadata"]["context"]["dropped_turns"] == 0
         # the verdict is the plugin's rule applied to the saved sample
         assert r["scores"] == [float(len(s["content"] or "") % 2 == 0) for s in r["samples"]]
@@ -83,7 +90,12 @@ def test_rows_record_scores_stats_and_settings(plugin, tiny_policy, tmp_path: Pa
 def test_errored_verdicts_are_null_and_excluded(plugin, tiny_policy, tmp_path: Path) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(3, 2, domain="pflaky"))
     stats = profile_candidates(
-        cands, tmp_path / "p.jsonl", tiny_policy, _config(k=6, save_samples=True), progress=False
+        cands,
+        tmp_path / "p.jsonl",
+        tiny_policy,
+        _config(k=6, save_samples=True),
+        registry=get_registry(),
+        progress=False,
     )
     rows = _rows(tmp_path / "p.jsonl")
     assert stats.errored_samples == sum(r["n_errors"] for r in rows) > 0
@@ -97,7 +109,9 @@ def test_errored_verdicts_are_null_and_excluded(plugin, tiny_policy, tmp_path: P
 def test_policy_failure_is_errored_not_zero(plugin, tmp_path: Path) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(1, 2))
     dead = OpenAIPolicy("tiny", base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=2)
-    stats = profile_candidates(cands, tmp_path / "p.jsonl", dead, _config(), progress=False)
+    stats = profile_candidates(
+        cands, tmp_path / "p.jsonl", dead, _config(), registry=get_registry(), progress=False
+    )
     rows = _rows(tmp_path / "p.jsonl")
     assert stats.errored_samples == 8
     assert all(r["scores"] == [None] * 4 and r["mean"] is None and r["n_errors"] == 4 for r in rows)
@@ -106,13 +120,17 @@ def test_policy_failure_is_errored_not_zero(plugin, tmp_path: Path) -> None:  # 
 def test_context_rule_is_recorded(plugin, tiny_model_path: str, tmp_path: Path) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(1, 3))
     pol = HFPolicy(tiny_model_path, max_prompt_tokens=220, context_rule="skip")  # prompts: 194, 244, 296
-    stats = profile_candidates(cands, tmp_path / "skip.jsonl", pol, _config(), progress=False)
+    stats = profile_candidates(
+        cands, tmp_path / "skip.jsonl", pol, _config(), registry=get_registry(), progress=False
+    )
     rows = _rows(tmp_path / "skip.jsonl")
     skipped = [r for r in rows if not r["scores"]]
     assert stats.skipped_context == len(skipped) == 2 and len(rows) == 3
     assert all("limit 220" in r["metadata"]["context"]["skipped"] and r["mean"] is None for r in skipped)
     trunc = HFPolicy(tiny_model_path, max_prompt_tokens=220)
-    stats = profile_candidates(cands, tmp_path / "trunc.jsonl", trunc, _config(), progress=False)
+    stats = profile_candidates(
+        cands, tmp_path / "trunc.jsonl", trunc, _config(), registry=get_registry(), progress=False
+    )
     assert stats.truncated == 2 and stats.skipped_context == 0 and stats.samples == 12
     ctx = [r["metadata"]["context"] for r in _rows(tmp_path / "trunc.jsonl")]
     assert [c["dropped_turns"] > 0 for c in ctx] == [False, True, True]
@@ -149,18 +167,22 @@ def test_early_stop_never_changes_the_filter_outcome(k: int, lam: float) -> None
     assert saved > 0
 
 
-def test_early_stop_run_reports_saved_samples(plugin, tiny_policy, tmp_path: Path) -> None:  # noqa: ANN001
+def test_early_stop_run_reports_saved_samples(plugin, tiny_model_path: str, tmp_path: Path) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(4, 3))
     cfg = _config(k=8, early_stop=True, max_mean=0.5, min_chunk=1)
-    before = tiny_policy.stats["prefill_tokens"]
-    stats = profile_candidates(cands, tmp_path / "p.jsonl", tiny_policy, cfg, progress=False)
+    policy = HFPolicy(tiny_model_path, prefix_cache=8)  # the prefix cache is a construction option
+    store = policy.prefix_store
+    before = policy.stats["prefill_tokens"]
+    stats = profile_candidates(
+        cands, tmp_path / "p.jsonl", policy, cfg, registry=get_registry(), progress=False
+    )
     rows = _rows(tmp_path / "p.jsonl")
     assert stats.samples_saved == sum(8 - len(r["scores"]) for r in rows) > 0
     # several rounds per candidate, but each prompt was prefilled once (kept between rounds)
-    assert any(r["metadata"]["rounds"] > 1 for r in rows) and tiny_policy.prefix_store is None
+    assert any(r["metadata"]["rounds"] > 1 for r in rows) and policy.prefix_store is store is not None
     prompt_tokens = sum(r["metadata"]["context"]["used_tokens"] for r in rows)
     # (at most one token more per prompt: one whose cache a longer prompt extending it replaced)
-    assert tiny_policy.stats["prefill_tokens"] - before <= prompt_tokens + len(rows)
+    assert policy.stats["prefill_tokens"] - before <= prompt_tokens + len(rows)
     for r in rows:
         es = r["metadata"]["early_stop"]
         vals = r["scores"]
@@ -222,7 +244,9 @@ def test_kill_9_then_resume_equals_uninterrupted_run(
 ) -> None:  # noqa: ANN001
     cands = write_candidates(tmp_path / "c.jsonl", make_candidates(4, 3))
     ref = tmp_path / "ref.jsonl"
-    profile_candidates(cands, ref, tiny_policy, _config(batch_size=5), progress=False)
+    profile_candidates(
+        cands, ref, tiny_policy, _config(batch_size=5), registry=get_registry(), progress=False
+    )
     out = tmp_path / "p.jsonl"
     args = [
         "profile",
@@ -267,3 +291,86 @@ def test_kill_9_then_resume_equals_uninterrupted_run(
     assert all(r["scores"] == by_id[r["candidate_id"]] for r in rows)  # same samples: per-prompt seeds
     assert _cli("--plugin", str(PLUGIN), *args) == 0  # a third run has nothing left to do
     assert len(_rows(out)) == 12
+
+
+def _profile(cands: Path, out: Path, policy, **kw) -> object:  # noqa: ANN001
+    mode = kw.pop("resume_mode", "resume")
+    return profile_candidates(
+        cands, out, policy, _config(**kw), registry=get_registry(), progress=False, resume_mode=mode
+    )
+
+
+def test_resume_refuses_changed_settings(
+    plugin, tiny_policy, tiny_model_path: str, tmp_path: Path, capsys
+) -> None:  # noqa: ANN001
+    cands = write_candidates(tmp_path / "c.jsonl", make_candidates(1, 2))
+    out = tmp_path / "p.jsonl"
+    _profile(cands, out, tiny_policy)
+    assert json.loads((tmp_path / "p.jsonl.settings.json").read_text())["fingerprint"]["k"] == 4
+    with pytest.raises(ResumeMismatchError, match="k: 4 -> 6") as e:
+        _profile(cands, out, tiny_policy, k=6)
+    assert "--fresh" in str(e.value) and "--force-resume" in str(e.value)
+    hot = SamplingParams(temperature=0.7, max_new_tokens=8, seed=0)
+    with pytest.raises(ResumeMismatchError, match="sampling"):
+        _profile(cands, out, tiny_policy, sampling=hot)
+    with pytest.raises(ResumeMismatchError, match="verifier"):
+        _profile(cands, out, tiny_policy, verifier="ptest_flaky")
+    write_candidates(cands, make_candidates(2, 2))  # the input changed under the output
+    with pytest.raises(ResumeMismatchError, match="input"):
+        _profile(cands, out, tiny_policy)
+    # the CLI: exit 2 with the way out, nothing written
+    before = out.read_text()
+    args = ["profile", str(cands), "-o", str(out), "--model", tiny_model_path, "--k", "4", "--no-progress"]
+    assert _cli(*args, "--max-new-tokens", "8") == 2
+    err = capsys.readouterr().err
+    assert "Error:" in err and "--fresh" in err and "Traceback" not in err and out.read_text() == before
+    stats = _profile(cands, out, tiny_policy, k=6, resume_mode="fresh")
+    assert stats.profiled == 4 and all(r["k"] == 6 for r in _rows(out))
+    stats = _profile(cands, out, tiny_policy, resume_mode="force")  # keeps the k=6 rows
+    assert stats.already_done == 4 and stats.profiled == 0
+    assert _cli(*args, "--max-new-tokens", "8", "--fresh") == 0  # the CLI's way to start over
+    assert all(r["k"] == 4 for r in _rows(out)) and len(_rows(out)) == 4
+
+
+class _Judge:
+    """A verifier plugin whose judge can be down (every call raises, as a dead judge server)."""
+
+    down = True
+
+    @hookimpl
+    def pivotrl_register_domains(self, register):  # noqa: ANN001, ANN201
+        register(Domain(name="pjudge", verifier="pjudge"))
+
+    @hookimpl
+    def pivotrl_register_verifiers(self, register):  # noqa: ANN001, ANN201
+        def judge(candidate, action):  # noqa: ANN001, ANN202
+            if _Judge.down:
+                raise ConnectionError("judge unreachable")
+            return len(action.content or "") % 2 == 0
+
+        register(judge, name="pjudge")
+
+
+def test_errored_rows_are_redone_on_resume_bounded_and_counted(
+    plugin, register_plugin, tiny_policy, tmp_path: Path
+) -> None:  # noqa: ANN001
+    register_plugin(_Judge(), name="pjudge-plugin")
+    cands = write_candidates(tmp_path / "c.jsonl", make_candidates(2, 2, domain="pjudge"))
+    out = tmp_path / "p.jsonl"
+    _Judge.down = True
+    first = _profile(cands, out, tiny_policy, retry_errored=2)
+    assert first.errored_samples == 16 and first.retried == 0
+    again = _profile(cands, out, tiny_policy, retry_errored=2)  # still down: redone (attempt 2)
+    assert again.retried == again.profiled == 4 and again.errored_samples == 16
+    assert [r["metadata"]["attempt"] for r in _rows(out)] == [2, 2, 2, 2]
+    _Judge.down = False
+    fixed = _profile(cands, out, tiny_policy, retry_errored=2)  # the judge is back: attempt 3 scores
+    assert fixed.retried == 4 and fixed.errored_samples == 0
+    rows = _rows(out)
+    assert len(rows) == 4 and all(r["n_errors"] == 0 and r["metadata"]["attempt"] == 3 for r in rows)
+    _Judge.down = True
+    out2 = tmp_path / "q.jsonl"
+    for _ in range(3):
+        _profile(cands, out2, tiny_policy, retry_errored=2)
+    last = _profile(cands, out2, tiny_policy, retry_errored=2)  # 3 attempts made: no more retries
+    assert last.profiled == 0 and last.already_done == 4 and last.retried == 0

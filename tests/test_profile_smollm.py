@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pivotrl_core.jsonl import write_jsonl
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.policies.base import Prompt, SamplingParams
 from pivotrl_core.profile import ProfileConfig, profile_candidates
 from pivotrl_core.types import Message
@@ -40,12 +41,14 @@ def test_profile_real_nemo_gym_rows(smollm, nemo_gym_dir: Path, tmp_path: Path) 
     cfg = ProfileConfig(
         k=2, sampling=SamplingParams(temperature=1.0, max_new_tokens=24, seed=0), save_samples=True
     )
-    stats = profile_candidates(tmp_path / "c.jsonl", tmp_path / "p.jsonl", smollm, cfg, progress=False)
+    stats = profile_candidates(
+        tmp_path / "c.jsonl", tmp_path / "p.jsonl", smollm, cfg, registry=get_registry(), progress=False
+    )
     out = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert stats.profiled == 2 and [r["candidate_id"] for r in out] == [c.id for c in cands]
     for r in out:
         assert len(r["scores"]) == 2 and None not in r["scores"]  # tool_call is deterministic: no errors
-        assert r["metadata"]["verifier"] == "tool_call" and r["policy"] == "hf:smollm2-135m"
+        assert r["verifier"]["name"] == "tool_call" and r["policy"] == "hf:smollm2-135m"
         assert 1000 < r["metadata"]["context"]["used_tokens"] <= 8192 - 24
 
 

@@ -13,7 +13,7 @@ from pivotrl_core.errors import ConfigError
 from pivotrl_core.jsonl import read_jsonl, write_jsonl
 from pivotrl_core.select import SelectConfig, classify, in_validation, select_pivots, val_path
 from pivotrl_core.select_report import write_report
-from pivotrl_core.types import Candidate, Profile
+from pivotrl_core.types import Candidate, Profile, VerifierSpec
 
 # scores per candidate (12 candidates: 4 trajectories x 3 turns), chosen to hit every category
 SCORES: list[list[float | None]] = [
@@ -217,3 +217,62 @@ def test_bad_inputs_are_reported(data, tmp_path: Path, capsys) -> None:  # noqa:
         select_pivots(nameless, tmp_path / "o.jsonl")
     with pytest.raises(ConfigError, match="max-mean"):
         SelectConfig(max_mean=0)
+
+
+def _one_profile(path: Path, c: Candidate, scores: list, **kw) -> Path:  # noqa: ANN003
+    row = Profile(c.id, c.domain, c.trajectory_id, "hf:tiny", len(scores), tuple(scores), **kw).to_dict()
+    path.write_text(json.dumps(row) + "\n")
+    return path
+
+
+def test_min_scored_drops_a_pivot_scored_on_too_few_samples(tmp_path: Path) -> None:
+    cands = make_candidates(1, 1)
+    cfile = write_candidates(tmp_path / "c.jsonl", cands)
+    sparse = _one_profile(tmp_path / "p.jsonl", cands[0], [1.0, 0.0, None, None, None, None, None, None])
+    res = select_pivots(sparse, tmp_path / "a.jsonl", SelectConfig(val_fraction=0.0), candidates=cfile)
+    assert res.counts["kept"] == 0 and res.counts["mixed_too_few_scored"] == 1  # 2 of 8 scored
+    assert write_report(res, tmp_path / "rep")["thresholds"]["min_scored"] == 0.5
+    res = select_pivots(
+        sparse, tmp_path / "b.jsonl", SelectConfig(val_fraction=0.0, min_scored=0.25), candidates=cfile
+    )
+    assert res.counts["kept"] == 1
+    out = tmp_path / "c.out.jsonl"
+    args = ["select", str(sparse), "-o", str(out), "--candidates", str(cfile), "--val-fraction", "0"]
+    assert main_code([*args, "--min-scored", "0.2"]) == 0 and len(out.read_text().splitlines()) == 1
+    assert main_code(args) == 0 and out.read_text() == ""
+
+
+def main_code(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "1e999", "7.0", "-0.5", "true"])
+def test_bad_scores_are_rejected_at_read_naming_file_line_and_field(tmp_path: Path, capsys, bad: str) -> None:  # noqa: ANN001
+    cands = make_candidates(1, 2)
+    cfile = write_candidates(tmp_path / "c.jsonl", cands)
+    good = json.dumps(Profile(cands[0].id, "ptest", "traj0", "hf:tiny", 2, (1.0, 0.0)).to_dict())
+    bad_row = good.replace('"scores": [1.0, 0.0]', f'"scores": [1.0, {bad}]').replace(
+        cands[0].id, cands[1].id
+    )
+    profiles = tmp_path / "p.jsonl"
+    profiles.write_text(good + "\n" + bad_row + "\n")
+    out = tmp_path / "pivots.jsonl"
+    code = main_code(["select", str(profiles), "-o", str(out), "--candidates", str(cfile)])
+    err = capsys.readouterr().err
+    where = bad if bad in ("NaN", "Infinity") else "scores[1]"  # a non-JSON token fails at parse
+    assert code == 2 and f"{profiles}:2" in err and where in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_pivots_carry_the_profile_verifier(tmp_path: Path) -> None:
+    cands = make_candidates(1, 1)
+    cfile = write_candidates(tmp_path / "c.jsonl", cands)
+    spec = VerifierSpec("fuzzy", {"threshold": 0.8})
+    prof = _one_profile(tmp_path / "p.jsonl", cands[0], [1.0, 0.0, 0.0, 0.0], verifier=spec)
+    select_pivots(prof, tmp_path / "pivots.jsonl", SelectConfig(val_fraction=0.0), candidates=cfile)
+    (pivot,) = read_jsonl(tmp_path / "pivots.jsonl", Candidate.from_dict)
+    assert pivot.verifier == spec and Profile.from_dict(json.loads(prof.read_text())).verifier == spec

@@ -27,13 +27,15 @@ SPECIAL_BUDGETS = {
     "pivotrl_core/hookspecs.py": 120,
     "pivotrl_core/train/grpo.py": 300,
 }
-LOADER_AND_REGISTRY = ("pivotrl_core/plugins.py", "pivotrl_core/registry.py")
+LOADER_AND_REGISTRY = ("pivotrl_core/plugin_loader.py", "pivotrl_core/registry.py")
 LOADER_AND_REGISTRY_BUDGET = 250
 
 LAZY_HEAVY = {
     # project modules that pull torch/transformers/vllm/docker/ray at import time; a function may
     # import these lazily so that `pivotrl --help` and plugin discovery stay fast
     "pivotrl_core.policies.hf",
+    "pivotrl_core.policies.hf_sampler",
+    "pivotrl_core.policies.prefix_store",
     "pivotrl_core.policies.vllm_policy",
     "pivotrl_core.policies.tiny",
     "pivotrl_core.train",
@@ -84,8 +86,10 @@ def test_module_size_budgets() -> None:
 
 
 def test_loader_and_registry_budget() -> None:
+    """The loader (plugin_loader.py) and the registry together; the process-wide singletons
+    (plugins.py) and the status records (plugin_status.py) are modules of their own."""
     total = sum(len((ROOT / p).read_text().splitlines()) for p in LOADER_AND_REGISTRY)
-    assert total <= LOADER_AND_REGISTRY_BUDGET, f"plugins.py + registry.py: {total} lines"
+    assert total <= LOADER_AND_REGISTRY_BUDGET, f"plugin_loader.py + registry.py: {total} lines"
 
 
 def test_function_size_budget() -> None:

@@ -41,7 +41,7 @@ def test_override_values_parse_as_toml_with_bare_words_as_strings() -> None:
         "model": "runs/a/final",
         "x": {"y": 2},
     }
-    with pytest.raises(ConfigError, match="key=value"):
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["lr"])
 
 

@@ -12,16 +12,19 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from pivotrl_core import Candidate, Domain, Message, hookimpl
-from pivotrl_core.policies.base import SamplingParams
+from pivotrl_core.plugins import get_registry
+from pivotrl_core.policies.attention import PrefixKV, prefix_attention
+from pivotrl_core.policies.base import Prompt, SamplingParams
+from pivotrl_core.policies.prefix_cache import BLOCK, Block, BlockStore, prefill_frozen, prefill_split
+from pivotrl_core.rollouts import VerifierResolver
 from pivotrl_core.train.advantages import compute_advantages
 from pivotrl_core.train.config import TrainConfig, load_config
-from pivotrl_core.train.forward import cache_kwarg, group_logits, naive_group_logits, shared_group_logits
-from pivotrl_core.train.grpo import _group_loss, train
-from pivotrl_core.train.layers import Decoder
+from pivotrl_core.train.forward import group_logits, naive_group_logits
+from pivotrl_core.train.grpo import _group_loss
+from pivotrl_core.train.grpo import train as grpo_train
 from pivotrl_core.train.loss import aggregate, clipped_surrogate, token_logprobs
 from pivotrl_core.train.metrics import read_metrics
-from pivotrl_core.train.prompt_blocks import BLOCK, BlockStore, _Block, prefill
-from pivotrl_core.train.rollout import GroupRollout, Verifiers, make_policy, sample_groups, verify_groups
+from pivotrl_core.train.rollout import GroupRollout, make_policy, sample_groups
 from pivotrl_core.train.setup import build_model
 
 TIMING = {"time_sample", "time_verify", "time_train", "step_time", "tokens_per_s", "wall_time"}
@@ -85,6 +88,15 @@ def toy(register_plugin):
     return register_plugin(ToyPlugin(), name="toy-plugin")
 
 
+def train(cfg: TrainConfig, pivots: Path, out: Path, **kw):  # noqa: ANN003, ANN201
+    """``grpo.train`` with the process-wide registry (as ``pivotrl train`` passes it)."""
+    return grpo_train(cfg, pivots, out, registry=get_registry(), **kw)
+
+
+def _sample(policy, cands, g: int, sampling: SamplingParams) -> list[GroupRollout | None]:  # noqa: ANN001
+    return sample_groups(policy, cands, g, sampling, VerifierResolver(get_registry()))
+
+
 def config(model: str, **over) -> TrainConfig:
     base = {
         "model": model,
@@ -125,7 +137,7 @@ def _candidates(tmp: Path, n: int) -> list[Candidate]:
 def _rollouts(model_path: str, tmp: Path, n: int = 2, g: int = 4) -> tuple[object, list[GroupRollout]]:
     model, tok = build_model(config(model_path))
     policy = make_policy(model, tok, 512)
-    groups = sample_groups(policy, _candidates(tmp, n), g, SamplingParams(max_new_tokens=7, seed=3))
+    groups = _sample(policy, _candidates(tmp, n), g, SamplingParams(max_new_tokens=7, seed=3))
     return model, [x for x in groups if x is not None]
 
 
@@ -140,34 +152,31 @@ def _loss_and_grads(model, g: GroupRollout, logits_fn) -> tuple[torch.Tensor, fl
     return logp.detach() * g.mask, loss.item(), grads
 
 
-def test_shared_prompt_loss_equals_the_naive_per_sample_loss(tiny_model_path, tmp_path) -> None:
+def test_shared_prompt_loss_equals_the_naive_per_sample_loss(toy, tiny_model_path, tmp_path) -> None:
     model, groups = _rollouts(tiny_model_path, tmp_path)
     g = groups[0]
     lengths = g.mask.sum(-1).long()
     naive = _loss_and_grads(model, g, lambda: naive_group_logits(model, g.prompt_ids, g.tokens, lengths))
-    for fn in (shared_group_logits, group_logits):  # layer-by-layer shared prompt; expanded HF cache
-        lp, loss, grads = _loss_and_grads(model, g, lambda fn=fn: fn(model, g.prompt_ids, g.tokens))
-        assert torch.allclose(lp, naive[0], atol=1e-5)
-        assert loss == pytest.approx(naive[1], abs=1e-6)
-        assert grads.keys() == naive[2].keys()
-        for name in grads:
-            assert torch.allclose(grads[name], naive[2][name], atol=1e-6), name
+    lp, loss, grads = _loss_and_grads(model, g, lambda: group_logits(model, g.prompt_ids, g.tokens))
+    assert torch.allclose(lp, naive[0], atol=1e-5)
+    assert loss == pytest.approx(naive[1], abs=1e-6)
+    assert grads.keys() == naive[2].keys()
+    for name in grads:
+        assert torch.allclose(grads[name], naive[2][name], atol=1e-6), name
     # the sampling-time log-probs are those of the same distribution
     assert torch.allclose(naive[0], g.old_logp * g.mask, atol=1e-4)
 
 
-def test_frozen_bottom_layers_are_skipped_exactly(tiny_model_path, tmp_path) -> None:
+def test_frozen_bottom_layers_are_skipped_exactly(toy, tiny_model_path, tmp_path) -> None:
     """With the top layer trained only, the loss starts from the sampler's layer-1 states."""
     model, tok = build_model(config(tiny_model_path, train_top_n_layers=1))
-    policy = make_policy(model, tok, 512)
-    (g, *_) = sample_groups(
-        policy, _candidates(tmp_path, 2), 4, SamplingParams(max_new_tokens=7, seed=3), boundary=1
-    )
+    policy = make_policy(model, tok, 512, boundary=1)
+    (g, *_) = _sample(policy, _candidates(tmp_path, 2), 4, SamplingParams(max_new_tokens=7, seed=3))
     assert g.h_prompt is not None and g.h_prompt.shape[0] == g.prompt_ids.shape[0]
     lengths = g.mask.sum(-1).long()
     naive = _loss_and_grads(model, g, lambda: naive_group_logits(model, g.prompt_ids, g.tokens, lengths))
     lp, loss, grads = _loss_and_grads(
-        model, g, lambda: shared_group_logits(model, g.prompt_ids, g.tokens, 1, g.h_prompt, g.h_comp)
+        model, g, lambda: group_logits(model, g.prompt_ids, g.tokens, 1, g.h_prompt, g.h_comp)
     )
     assert torch.allclose(lp, naive[0], atol=1e-5) and loss == pytest.approx(naive[1], abs=1e-6)
     assert grads.keys() == naive[2].keys() and all(
@@ -177,18 +186,15 @@ def test_frozen_bottom_layers_are_skipped_exactly(tiny_model_path, tmp_path) -> 
         assert torch.allclose(grads[name], naive[2][name], atol=1e-6), name
 
 
-def test_sampling_shares_each_prompt_and_matches_the_hf_backend(tiny_model_path, tmp_path) -> None:
-    from pivotrl_core.policies.base import Prompt
-    from pivotrl_core.train.rollout import rollout_prompt
-
+def test_sampling_shares_each_prompt_and_matches_the_hf_backend(toy, tiny_model_path, tmp_path) -> None:
     model, tok = build_model(config(tiny_model_path))
     policy = make_policy(model, tok, 512)
     cands = _candidates(tmp_path, 3)
     sampling = SamplingParams(max_new_tokens=5, seed=1)
-    groups = sample_groups(policy, cands, 8, sampling)
+    groups = _sample(policy, cands, 8, sampling)
     assert all(len(g.completions) == 8 for g in groups)
     # the same samples as the hf backend's sampler (one prefill, cache expanded per row)
-    reference = policy.sample([Prompt(rollout_prompt(c).messages, c.tools) for c in cands], 8, sampling)
+    reference = policy.hf.sample([Prompt.for_candidate(c) for c in cands], 8, sampling)
     for g, ref in zip(groups, reference, strict=True):
         assert [c.token_ids for c in g.completions] == [c.token_ids for c in ref]
         assert [c.message for c in g.completions] == [c.message for c in ref]
@@ -197,31 +203,28 @@ def test_sampling_shares_each_prompt_and_matches_the_hf_backend(tiny_model_path,
 
 
 def test_rows_that_finish_early_leave_the_decode_and_change_nothing(tiny_model_path, tmp_path) -> None:
-    from pivotrl_core.policies.base import Prompt
-    from pivotrl_core.train.rollout import rollout_prompt
-    from pivotrl_core.train.sampler import sample_shared
-
     model, tok = build_model(config(tiny_model_path))
-    policy = make_policy(model, tok, 512)
+    policy = make_policy(model, tok, 512).hf
     policy.stop_ids = frozenset(range(0, model.config.vocab_size, 4))  # rows stop at different steps
     cands = _candidates(tmp_path, 3)
     sampling = SamplingParams(max_new_tokens=12, seed=3)
-    prompts = [Prompt(rollout_prompt(c).messages, c.tools) for c in cands]
-    reference = policy.sample(prompts, 6, sampling)  # the hf backend: one row at a time leaves its batch
-    ids = [policy.prepare(p, sampling.max_new_tokens).ids for p in prompts]
-    got = sample_shared(model, ids, 6, sampling, policy.stop_ids, boundary=1)
-    assert len({len(t) for g in got for t in g.tokens}) > 3
+    prompts = [Prompt.for_candidate(c) for c in cands]
+    reference = policy.sample(prompts, 6, sampling)  # batched prefill, no recording
+    infos = [policy.prepare(p, sampling.max_new_tokens) for p in prompts]
+    got = policy.sample_prepared(infos, 6, sampling, record_layer=1)  # block-wise frozen prefill
+    assert len({len(c.token_ids) for g in got for c in g}) > 3
     for g, ref in zip(got, reference, strict=True):
-        assert g.tokens == [list(c.token_ids) for c in ref]
-        for lp, r in zip(g.logprobs, ref, strict=True):
-            assert lp == pytest.approx(r.logprobs, abs=1e-4)
+        assert [c.token_ids for c in g] == [c.token_ids for c in ref]
+        for c, r in zip(g, ref, strict=True):
+            assert c.logprobs == pytest.approx(r.logprobs, abs=1e-4)
         # boundary states of the tokens each row fed back (all but its last) are filled, and only those
-        for row, toks in enumerate(g.tokens):
-            assert bool(g.h_comp[row, : len(toks) - 1].abs().sum(-1).gt(0).all())
-            assert not bool(g.h_comp[row, len(toks) - 1 :].abs().sum())
+        h_comp = g[0].meta["h_comp"]
+        for row, c in enumerate(g):
+            assert bool(h_comp[row, : len(c.token_ids) - 1].abs().sum(-1).gt(0).all())
+            assert not bool(h_comp[row, len(c.token_ids) - 1 :].abs().sum())
 
 
-def test_a_group_with_identical_rewards_contributes_no_gradient(tiny_model_path, tmp_path) -> None:
+def test_a_group_with_identical_rewards_contributes_no_gradient(toy, tiny_model_path, tmp_path) -> None:
     model, groups = _rollouts(tiny_model_path, tmp_path)
     rewards = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
     adv = compute_advantages(rewards, torch.ones_like(rewards, dtype=torch.bool))
@@ -238,12 +241,15 @@ def test_a_group_with_identical_rewards_contributes_no_gradient(tiny_model_path,
 
 
 def test_errored_verdicts_are_excluded_and_counted(toy, tiny_model_path, tmp_path) -> None:
-    _, groups = _rollouts(tiny_model_path, tmp_path, n=2, g=8)
-    for g in groups:
-        g.candidate = Candidate.from_dict(g.candidate.to_dict() | {"domain": "toy-flaky"})
-    n_err = verify_groups(groups, Verifiers())
+    model, tok = build_model(config(tiny_model_path))
+    cands = [Candidate.from_dict(c.to_dict() | {"domain": "toy-flaky"}) for c in _candidates(tmp_path, 2)]
+    groups = [
+        g
+        for g in _sample(make_policy(model, tok, 512), cands, 8, SamplingParams(max_new_tokens=7, seed=3))
+        if g
+    ]
     errored = [(gi, j) for gi, g in enumerate(groups) for j, v in enumerate(g.verdicts) if v.errored]
-    assert n_err == len(errored) > 0
+    assert len(errored) > 0
     for gi, j in errored:
         assert groups[gi].mask[j].sum() == 0 and "judge timed out" in groups[gi].verdicts[j].error
     rewards, valid = (torch.stack(t) for t in zip(*(g.rewards() for g in groups), strict=True))
@@ -423,7 +429,7 @@ def test_grpo_step_on_smollm2(toy, tmp_path) -> None:
         assert not changed
 
 
-# -- block-wise prompt prefill (prompt_blocks.py) ------------------------------------------------
+# -- block-wise frozen-layer prefill (policies/prefix_cache.py) ---------------------------------------------
 
 LONG_SYSTEM = "Follow the policy. " * 40  # well over two blocks of the tiny tokenizer
 
@@ -445,42 +451,37 @@ def test_block_prefill_equals_one_full_pass(tiny_model) -> None:
 
     model = tiny_model
     ids = _prompt(2 * BLOCK + 37, 0, model.config.vocab_size)
-    got = prefill(Decoder(model), ids, boundary=1, frozen=BlockStore(), shared=BlockStore())
+    got = prefill_frozen(model, "cache", 1, ids, BlockStore())
+    keys, values, logits = prefill_split(model, "cache", 1, ids, BlockStore())
     cache = DynamicCache(config=model.config)
-    out = model(
-        input_ids=torch.tensor([ids]),
-        use_cache=True,
-        output_hidden_states=True,
-        **{cache_kwarg(model): cache},
-    )
-    assert torch.allclose(got.logits, out.logits[0, -1], atol=1e-5)
-    assert torch.allclose(got.h_boundary, out.hidden_states[1][0], atol=1e-5)  # entering layer 1
+    out = model(input_ids=torch.tensor([ids]), use_cache=True, output_hidden_states=True, cache=cache)
+    assert torch.allclose(logits, out.logits[0, -1], atol=1e-5)
+    assert torch.allclose(got.h, out.hidden_states[1][0], atol=1e-5)  # entering layer 1
+    assert len(got.k) == 1 and len(keys) == len(cache.layers)
     for i, layer in enumerate(cache.layers):
-        assert got.k[i].shape == layer.keys[0].shape
-        assert torch.allclose(got.k[i], layer.keys[0], atol=1e-5) and torch.allclose(
-            got.v[i], layer.values[0], atol=1e-5
-        )
+        assert keys[i].shape == layer.keys[0].shape
+        assert torch.allclose(keys[i], layer.keys[0], atol=1e-5)
+        assert torch.allclose(values[i], layer.values[0], atol=1e-5)
 
 
 @torch.no_grad()
 def test_a_prompt_gets_the_same_bits_whatever_was_prefilled_before(tiny_model) -> None:
-    model = tiny_model
-    dec, vocab = Decoder(model), model.config.vocab_size
+    model, vocab = tiny_model, tiny_model.config.vocab_size
     shared_start = _prompt(3 * BLOCK + 10, 1, vocab)
     a, b = shared_start + _prompt(40, 2, vocab), shared_start + _prompt(90, 3, vocab)
-    cold = prefill(dec, b, boundary=1, frozen=BlockStore(), shared=BlockStore())
-    frozen, shared = BlockStore(), BlockStore()
-    prefill(dec, a, boundary=1, frozen=frozen, shared=shared)
-    assert frozen.hits == 0 and len(frozen) == 3 and len(shared) == 3  # a's three full blocks
-    warm = prefill(dec, b, boundary=1, frozen=frozen, shared=shared)
-    assert frozen.hits == 3 and shared.hits == 3  # b reuses them; its 4th block differs from a's
-    assert torch.equal(warm.logits, cold.logits) and torch.equal(warm.h_boundary, cold.h_boundary)
-    assert all(torch.equal(x, y) for x, y in zip([*warm.k, *warm.v], [*cold.k, *cold.v], strict=True))
+    cold = prefill_split(model, "cache", 1, b, BlockStore())
+    store = BlockStore()
+    prefill_split(model, "cache", 1, a, store)
+    assert store.hits == 0 and len(store) == 3  # a's three full blocks
+    warm = prefill_split(model, "cache", 1, b, store)
+    assert store.hits == 3  # b reuses them; its 4th block differs from a's
+    assert torch.equal(warm[2], cold[2])
+    assert all(torch.equal(x, y) for x, y in zip([*warm[0], *warm[1]], [*cold[0], *cold[1]], strict=True))
 
 
 def test_the_block_store_evicts_the_least_recently_used_within_its_budget() -> None:
-    def block() -> _Block:
-        return _Block([torch.zeros(10)], [torch.zeros(10)], torch.zeros(5))  # 100 bytes
+    def block() -> Block:
+        return Block([torch.zeros(10)], [torch.zeros(10)], torch.zeros(5))  # 100 bytes
 
     store = BlockStore(max_bytes=250)
     store.put((1,), block())
@@ -489,26 +490,26 @@ def test_the_block_store_evicts_the_least_recently_used_within_its_budget() -> N
     store.put((3,), block())
     assert store.bytes == 200 and store.get((2,)) is None
     assert store.get((1,)) is not None and store.get((3,)) is not None
-    store.put((4,), _Block([torch.zeros(100)], [], torch.zeros(0)))  # larger than the budget: not kept
+    store.put((4,), Block([torch.zeros(100)], [], torch.zeros(0)))  # larger than the budget: not kept
     assert store.get((4,)) is None and store.bytes == 200
 
 
 def test_sampling_twice_reuses_the_frozen_layers_and_draws_the_same_samples(
-    tiny_model_path, tmp_path
+    toy, tiny_model_path, tmp_path
 ) -> None:
     from pivotrl_core.train.data import load_candidates
 
     model, tok = build_model(config(tiny_model_path, train_top_n_layers=1))
-    policy = make_policy(model, tok, 1024)
+    frozen = BlockStore()
+    policy = make_policy(model, tok, 1024, boundary=1, frozen=frozen)
     cands = load_candidates(write_pivots(tmp_path / "p.jsonl", n=3, system=LONG_SYSTEM))
     sampling = SamplingParams(max_new_tokens=6, seed=5)
-    frozen = BlockStore()
-    first = sample_groups(policy, cands, 4, sampling, boundary=1, frozen=frozen)
+    first = _sample(policy, cands, 4, sampling)
     assert len(first[0].prompt_ids) > 2 * BLOCK and frozen.hits > 0  # the pivots share the system prompt
     hits, misses = frozen.hits, frozen.misses
-    again = sample_groups(policy, cands, 4, sampling, boundary=1, frozen=frozen)
+    again = _sample(policy, cands, 4, sampling)
     assert frozen.misses == misses and frozen.hits > hits  # every full block was kept
-    plain = sample_groups(policy, cands, 4, sampling, boundary=1)
+    plain = _sample(make_policy(model, tok, 1024, boundary=1), cands, 4, sampling)
     for x, y, z in zip(first, again, plain, strict=True):
         assert (
             [c.token_ids for c in x.completions]
@@ -521,7 +522,7 @@ def test_sampling_twice_reuses_the_frozen_layers_and_draws_the_same_samples(
 def test_the_frozen_block_cache_changes_no_bit_of_training(
     toy, tiny_model_path, tmp_path, monkeypatch
 ) -> None:
-    import pivotrl_core.train.grpo as grpo
+    import pivotrl_core.train.run_state as run_state
 
     stores: dict[int, list[BlockStore]] = {}
 
@@ -530,7 +531,7 @@ def test_the_frozen_block_cache_changes_no_bit_of_training(
             super().__init__(max_bytes)
             stores[mb].append(self)
 
-    monkeypatch.setattr(grpo, "BlockStore", RecordedStore)
+    monkeypatch.setattr(run_state, "BlockStore", RecordedStore)
     pivots = write_pivots(tmp_path / "p.jsonl", n=3, system=LONG_SYSTEM)
     runs = {}
     for mb in (1024, 0):
@@ -550,20 +551,31 @@ def test_the_frozen_block_cache_changes_no_bit_of_training(
     assert any(r["reward_std"] > 0 for r in rows_a)  # the steps had something to learn from
 
 
-def test_grouped_prefix_attention_equals_attention_over_each_rows_own_sequence() -> None:
-    from pivotrl_core.train.layers import grouped_prefix_attention
-
+def test_prefix_attention_equals_attention_over_each_rows_own_sequence() -> None:
+    """Rows of prompts of different lengths (left-padded), some prompts without live rows, a
+    sliding window and soft-capping: each row's output is plain attention over its own sequence."""
     torch.manual_seed(0)
-    Hkv, r, D, S = 2, 3, 8, 5
+    Hkv, r, D, S, Lq, W, cap = 2, 3, 8, 5, 2, 9, 5.0
     lengths, counts = [7, 3, 11], [2, 0, 3]  # prompt 1 has no live row left
-    pk = [torch.randn(Hkv, p, D) for p in lengths]
-    pv = [torch.randn(Hkv, p, D) for p in lengths]
+    L = max(lengths)
+    pk, pv = torch.randn(3, Hkv, L, D), torch.randn(3, Hkv, L, D)
+    valid = torch.tensor([[j >= L - n for j in range(L)] for n in lengths])
     R = sum(counts)
-    q, sk, sv = torch.randn(R, Hkv * r, 1, D), torch.randn(R, Hkv, S, D), torch.randn(R, Hkv, S, D)
-    got = grouped_prefix_attention(q, pk, pv, counts, sk, sv, 0.3)
     owner = [b for b, c in enumerate(counts) for _ in range(c)]
-    for row, b in enumerate(owner):  # plain attention of the row's query over its whole sequence
-        keys = torch.cat([pk[b], sk[row]], dim=1).repeat_interleave(r, dim=0)  # (Hq, P_b + S, D)
-        vals = torch.cat([pv[b], sv[row]], dim=1).repeat_interleave(r, dim=0)
-        w = torch.softmax(q[row, :, 0, None] @ keys.transpose(1, 2) * 0.3, dim=-1)  # (Hq, 1, P_b + S)
-        assert torch.allclose(got[row, 0], (w @ vals).reshape(-1), atol=1e-6)
+    q, sk, sv = torch.randn(R, Hkv * r, Lq, D), torch.randn(R, Hkv, S, D), torch.randn(R, Hkv, S, D)
+    layer = type("Layer", (), {"layer_idx": 0})()
+    prefix = PrefixKV([pk], [pv], valid, torch.tensor(owner))
+    got, _ = prefix_attention(
+        layer, q, sk, sv, None, 0.3, sliding_window=W, softcap=cap, pivotrl_prefix=prefix
+    )
+    for row, b in enumerate(owner):  # plain attention of the row's queries over its whole sequence
+        n = lengths[b]
+        keys = torch.cat([pk[b][:, L - n :], sk[row]], dim=1).repeat_interleave(r, dim=0)  # (Hq, n + S, D)
+        vals = torch.cat([pv[b][:, L - n :], sv[row]], dim=1).repeat_interleave(r, dim=0)
+        s = q[row] @ keys.transpose(1, 2) * 0.3  # (Hq, Lq, n + S)
+        s = torch.tanh(s / cap) * cap
+        qpos = n + S - Lq + torch.arange(Lq)[:, None]
+        kpos = torch.arange(n + S)[None, :]
+        s = s.masked_fill(~((kpos <= qpos) & (qpos - kpos < W)), float("-inf"))
+        want = (torch.softmax(s, dim=-1) @ vals).transpose(0, 1)  # (Lq, Hq, D)
+        assert torch.allclose(got[row], want, atol=1e-6)

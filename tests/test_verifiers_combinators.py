@@ -9,9 +9,10 @@ from verifier_helpers import call, cand, say
 
 from pivotrl_core.errors import ConfigError, UnknownNameError
 from pivotrl_core.hookspecs import hookimpl
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.types import Verdict
 from pivotrl_core.verifiers.base import FunctionVerifier, run_verifier, verify_many
-from pivotrl_core.verifiers.combinators import CascadeVerifier, verifier_from_spec
+from pivotrl_core.verifiers.combinators import CascadeVerifier
 
 TOOLS = ({"name": "run", "parameters": {"type": "object", "required": ["cmd"]}},)
 
@@ -39,8 +40,8 @@ class Judge(FunctionVerifier):
 
 
 def cascade(judge, **fuzzy):
-    return CascadeVerifier(
-        steps=[{"name": "json_schema"}, {"name": "fuzzy", "threshold": 0.95, **fuzzy}, judge]
+    return get_registry().verifier(
+        "cascade", steps=[{"name": "json_schema"}, {"name": "fuzzy", "threshold": 0.95, **fuzzy}, judge]
     )
 
 
@@ -68,10 +69,12 @@ def test_cascade_errored_step_is_an_errored_verdict(pivotrl_pm):
 
 def test_cascade_stop_on_override(pivotrl_pm):
     judge = Judge(answer=True)
-    v = CascadeVerifier(steps=[{"name": "fuzzy", "threshold": 0.95, "stop_on": "any"}, judge])
+    v = get_registry().verifier(
+        "cascade", steps=[{"name": "fuzzy", "threshold": 0.95, "stop_on": "any"}, judge]
+    )
     assert not v.verify(cand(say("yes please")), say("no thanks")).passed and judge.calls == 0
     with pytest.raises(ConfigError, match="stop_on"):
-        CascadeVerifier(steps=[{"name": "fuzzy", "stop_on": "maybe"}, judge])
+        get_registry().verifier("cascade", steps=[{"name": "fuzzy", "stop_on": "maybe"}, judge])
 
 
 def test_cascade_batch_sends_only_undecided_pairs_to_the_judge_in_one_batch(pivotrl_pm):
@@ -96,8 +99,16 @@ def test_cascade_batch_sends_only_undecided_pairs_to_the_judge_in_one_batch(pivo
 def test_metadata_follows_the_steps(pivotrl_pm):
     v = cascade(Judge())
     assert (v.cost, v.deterministic, v.thread_safe) == ("expensive", False, True)
-    cheap = CascadeVerifier(steps=["exact", "tool_call"])
+    cheap = get_registry().verifier("cascade", steps=["exact", "tool_call"])
     assert (cheap.cost, cheap.deterministic) == ("cheap", True)
+
+
+def test_a_combinator_built_by_hand_takes_instances_but_cannot_look_up_names():
+    judge = Judge(answer=True)
+    v = CascadeVerifier(steps=[judge])  # no registry needed for instances
+    assert v.verify(cand(say("a")), say("b")).passed and judge.calls == 1
+    with pytest.raises(ConfigError, match="built without a registry.*'fuzzy'"):
+        CascadeVerifier(steps=["fuzzy", judge])
 
 
 def fixed(score, passed=None, error=None, name="s"):
@@ -111,8 +122,8 @@ def fixed(score, passed=None, error=None, name="s"):
 
 def test_all_and_any(pivotrl_pm):
     c, a = cand(say("x")), say("y")
-    All = lambda *s: verifier_from_spec({"name": "all", "steps": list(s)})  # noqa: E731
-    Any = lambda *s: verifier_from_spec({"name": "any", "steps": list(s)})  # noqa: E731
+    All = lambda *s: get_registry().verifier_from_spec({"name": "all", "steps": list(s)})  # noqa: E731
+    Any = lambda *s: get_registry().verifier_from_spec({"name": "any", "steps": list(s)})  # noqa: E731
     assert All(fixed(1.0), fixed(0.8)).verify(c, a).score == 0.8
     assert not All(fixed(1.0), fixed(0.0)).verify(c, a).passed
     assert not All(fixed(0.0), fixed(0, error="boom")).verify(c, a).errored  # a definite fail wins
@@ -126,14 +137,23 @@ def test_all_and_any(pivotrl_pm):
 def test_weighted(pivotrl_pm):
     c, a = cand(say("x")), say("y")
     steps = [{"name": "exact", "weight": 3.0}, fixed(1.0)]
-    v = verifier_from_spec({"name": "weighted", "steps": steps, "threshold": 0.25})
+    v = get_registry().verifier_from_spec({"name": "weighted", "steps": steps, "threshold": 0.25})
     got = v.verify(c, a)  # exact fails (0) with weight 3, the other passes (1) with weight 1
     assert got.score == pytest.approx(0.25) and got.passed
-    assert not verifier_from_spec({"name": "weighted", "steps": steps, "threshold": 0.3}).verify(c, a).passed
-    err = [fixed(1.0), fixed(0, error="boom")]
-    assert verifier_from_spec({"name": "weighted", "steps": err}).verify(c, a).errored
     assert (
-        verifier_from_spec({"name": "weighted", "steps": err, "on_error": "skip"}).verify(c, a).score == 1.0
+        not get_registry()
+        .verifier_from_spec({"name": "weighted", "steps": steps, "threshold": 0.3})
+        .verify(c, a)
+        .passed
+    )
+    err = [fixed(1.0), fixed(0, error="boom")]
+    assert get_registry().verifier_from_spec({"name": "weighted", "steps": err}).verify(c, a).errored
+    assert (
+        get_registry()
+        .verifier_from_spec({"name": "weighted", "steps": err, "on_error": "skip"})
+        .verify(c, a)
+        .score
+        == 1.0
     )
 
 
@@ -166,7 +186,7 @@ def test_nested_and_plugin_verifiers_by_name(register_plugin):
 )
 def test_configuration_errors(pivotrl_pm, spec, error, text):
     with pytest.raises(error, match=text):
-        verifier_from_spec(spec)
+        get_registry().verifier_from_spec(spec)
 
 
 def test_built_from_toml(pivotrl_pm):
@@ -186,7 +206,7 @@ def test_built_from_toml(pivotrl_pm):
         threshold = 0.3
         """
     )
-    v = verifier_from_spec(config["verifier"])
+    v = get_registry().verifier_from_spec(config["verifier"])
     assert [(s.label, s.stop_on) for s in v.steps] == [
         ("0:json_schema", "fail"),
         ("1:fuzzy", "pass"),

@@ -5,17 +5,17 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 import types
 from pathlib import Path
 
 import pytest
-import tomllib
 from verifier_helpers import call, cand, say
 
 from pivotrl_core.jsonl import write_jsonl
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.testing import check_verifier
 from pivotrl_core.types import Message
-from pivotrl_core.verifiers.combinators import verifier_from_spec
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "verifiers.md"
 
@@ -72,7 +72,7 @@ def python_cascade(pivotrl_pm):
 
 
 def test_cascade_examples_build_the_same_verifier(python_cascade):
-    toml = verifier_from_spec(tomllib.loads(example("cascade-toml"))["verifier"])
+    toml = get_registry().verifier_from_spec(tomllib.loads(example("cascade-toml"))["verifier"])
     assert toml.describe() == python_cascade.describe()
     assert [(s.verifier.name, s.stop_on) for s in toml.steps] == [
         ("json_schema", "fail"),

@@ -7,11 +7,11 @@ import itertools
 import pytest
 from verifier_helpers import TOOL_USE, call, cand, candidate_from_row, load_rows, say
 
-from pivotrl_core.registry import get_registry
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.testing import check_domain, check_verifier
 from pivotrl_core.types import Verdict
 from pivotrl_core.verifiers.base import FunctionVerifier
-from pivotrl_core.verifiers.qa import qa_actions, run_qa
+from pivotrl_core.verifiers.check import qa_actions, run_qa
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def nemo_candidates(nemo_gym_dir):
 
 def test_builtin_domains_mirror_nvidia_configs(pivotrl_pm):
     reg = get_registry()
-    thresholds = {d: reg.domain_verifier(d).threshold for d in ("generic", "search", "swe")}
-    assert thresholds == {"generic": 0.1, "search": 0.3, "swe": 0.0}
+    thresholds = {d: reg.domain_verifier(d).threshold for d in ("generic", "search")}
+    assert thresholds == {"generic": 0.1, "search": 0.3}
     assert reg.domain_verifier("generic", threshold=0.5).threshold == 0.5
     assert {
         "exact",
@@ -57,8 +57,9 @@ def test_every_cheap_builtin_passes_qa(pivotrl_pm, nemo_candidates, name):
 
 
 def test_swe_threshold_zero_is_flagged(pivotrl_pm):
+    # NVIDIA's swe_pivot tool_call config (threshold 0.0); the swe domain itself is pivotrl-swe's
     c = cand(call("execute_bash", command="grep -rn needle src/ tests/"))
-    report = check_domain("swe", [c])
+    report = check_verifier("tool_call", [c], threshold=0.0)
     assert [w.check for w in report.warnings] == ["argument garbage"]
 
 

@@ -244,7 +244,7 @@ def test_compiled_cache_never_confuses_two_demonstrations():
 
 
 def test_registered_with_metadata(pivotrl_pm):
-    from pivotrl_core.registry import get_registry
+    from pivotrl_core.plugins import get_registry
 
     v = get_registry().verifier("tool_call", threshold=0.3)
     assert isinstance(v, ToolCallVerifier) and v.threshold == 0.3

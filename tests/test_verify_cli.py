@@ -274,7 +274,9 @@ def test_judge_failures_are_errored_rows_not_zeros(run, files):
 
     httpd, server = start_judge_server()
     try:
-        server.push("500", "500", "500")  # the first action's two attempts fail, then one more
+        # judge calls of a batch run concurrently (the semaphore is released between attempts), so
+        # every action's first attempt meets a 500, and exactly one action's retry meets the fourth
+        server.push("500", "500", "500", "500")
         write_jsonl(files / "acts.jsonl", [{"candidate_id": "p3", "text": "It is sunny."}] * 3)
         args = [
             "verify",
@@ -305,3 +307,24 @@ def test_judge_failures_are_errored_rows_not_zeros(run, files):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_verify_resume_refuses_stale_verdicts(run, files, rollouts):
+    """Changed actions, candidates or verifier settings: the old verdicts are not kept silently."""
+    out = files / "v.jsonl"
+    args = ("verify", files / "candidates.jsonl", "--actions", files / "actions.jsonl", "-o", out)
+    assert run(*args, "--verifier", "tool_call", "--option", "threshold=0.3").exit_code == 0
+    before = read(out)
+    changed = run(*args, "--verifier", "tool_call", "--option", "threshold=0.9")  # other settings
+    assert changed.exit_code == 2 and "--fresh" in changed.output and "threshold" in changed.output
+    assert read(out) == before  # nothing written
+    actions = read(files / "actions.jsonl")
+    actions[0] = {"candidate_id": "r0", "action": {"tool_calls": [{"name": "no_such_tool", "arguments": {}}]}}
+    write_jsonl(files / "actions.jsonl", actions)  # the actions changed under the same output
+    stale = run(*args, "--verifier", "tool_call", "--option", "threshold=0.3")
+    assert stale.exit_code == 2 and "actions" in stale.output and read(out) == before
+    fresh = run(*args, "--verifier", "tool_call", "--option", "threshold=0.3", "--fresh")
+    assert fresh.exit_code == 0 and "verified 5 action(s)" in fresh.output
+    assert read(out)[0]["verdict"]["passed"] is False and len(read(out)) == len(rollouts)
+    again = run(*args, "--verifier", "tool_call", "--option", "threshold=0.3")  # same settings: resumes
+    assert again.exit_code == 0 and "(5 already done)" in again.output

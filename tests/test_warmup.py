@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -56,14 +57,19 @@ def test_warmup_is_built_once_and_cached_by_settings(tiny_model_path, tmp_path, 
     )
     with pytest.raises(Exception, match="unknown warm-up setting"):
         warmup_model(n_trajectoris=3)
+    # the same build through the tool-use domain's capability (what `[model] warmup = true` calls)
+    from pivotrl_tool_use.plugin import TOOL_USE
+
+    opts = {"n_trajectories": 4, "batch_size": 2, "micro_batch_size": 2, "train_top_n_layers": 1, "lr": 1e-3}
+    assert TOOL_USE.warmup(tiny_model_path, progress=False, **opts) == Path(path)
 
 
 def test_an_interrupted_warmup_resumes(tiny_model_path, tmp_path, monkeypatch) -> None:
-    import pivotrl_core.train.sft as sft
+    import pivotrl_core
 
     monkeypatch.setenv("PIVOTRL_CACHE", str(tmp_path))
     s = settings(tiny_model_path, n_trajectories=6)
-    real = sft.train_sft
+    real = pivotrl_core.train_sft  # the warm-up reaches the trainer through the public lazy name
     calls = []
 
     def crash_after_two(cfg, inputs, out, *, resume=False, on_step_end=None):
@@ -75,7 +81,7 @@ def test_an_interrupted_warmup_resumes(tiny_model_path, tmp_path, monkeypatch) -
 
         return real(cfg, inputs, out, resume=resume, on_step_end=hook)
 
-    monkeypatch.setattr(sft, "train_sft", crash_after_two)
+    monkeypatch.setattr(pivotrl_core, "train_sft", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         warmup_model(s, progress=False)
     path = warmup_model(s, progress=False)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pivotrl_core.formats.responses_api import expected_action_to_message
 from pivotrl_core.types import Candidate, Message, ToolCall
-from pivotrl_core.verifiers.responses import expected_action_to_message
 
 TOOL_USE = "single_step_tool_use_with_argument_comparison"
 

@@ -9,6 +9,10 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
+from ..eval import EvalConfig, evaluate
+from ..jsonl import atomic_output
+from ..plugins import get_registry
+from ._options import NON_NEGATIVE_INT, POSITIVE_INT, TEMPERATURE, check_io, parse_kv
 
 
 def _seeds(value: str) -> tuple[int, ...]:
@@ -20,13 +24,13 @@ def _seeds(value: str) -> tuple[int, ...]:
         ) from None
     if not seeds:
         raise ConfigError("--seeds needs at least one seed, e.g. --seeds 0")
+    if any(not 0 <= s < 2**32 for s in seeds):
+        raise ConfigError(f"{value!r}: each seed must be in [0, 2**32)", flag="--seeds")
     return seeds
 
 
 def _options(items: tuple[str, ...]) -> dict[str, Any]:
-    from ..train.config import parse_overrides
-
-    return parse_overrides(items)
+    return parse_kv(items, flag="--benchmark-option")
 
 
 def summary_lines(doc: dict[str, Any]) -> list[str]:
@@ -65,6 +69,29 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _eval_config(f: dict[str, Any]) -> EvalConfig:
+    """The :class:`EvalConfig` of ``pivotrl eval``'s flags (``--seeds`` also go to the benchmark)."""
+    seed_list = _seeds(f["seeds"]) if f["seeds"] is not None else None
+    bench_options = _options(f["bench_opts"])
+    if seed_list is not None:
+        bench_options.setdefault("seeds", seed_list)
+    return EvalConfig(
+        temperature=f["temperature"],
+        max_new_tokens=f["max_new_tokens"],
+        n_samples=f["n_samples"],
+        seeds=seed_list or (0,),
+        limit=f["limit"],
+        batch_size=f["batch_size"],
+        benchmark=f["benchmark"],
+        benchmark_options=bench_options,
+        ood=f["ood"],
+        ood_limit_per_skill=f["ood_limit"],
+        verifier=f["verifier"],
+        verifier_options=parse_kv(f["verifier_opts"], flag="--verifier-option", syntax="json"),
+        progress=f["progress"],
+    )
+
+
 @click.command("eval")
 @click.option(
     "--model", required=True, help="Model to evaluate: built-in name, folder (e.g. runs/x/final) or hub id."
@@ -92,7 +119,9 @@ def _fmt(v: Any) -> str:
 @click.option(
     "--ood", is_flag=True, help="Run the OOD probe suite (accuracy, retention; KL with --reference)."
 )
-@click.option("--ood-limit", type=int, default=None, help="Use only the first N probes of each OOD skill.")
+@click.option(
+    "--ood-limit", type=NON_NEGATIVE_INT, default=None, help="Use only the first N probes of each OOD skill."
+)
 @click.option(
     "--reference", default=None, help="Reference model pi_0 for the OOD KL (usually the starting model)."
 )
@@ -104,17 +133,44 @@ def _fmt(v: Any) -> str:
 )
 @click.option(
     "--temperature",
-    type=float,
+    type=TEMPERATURE,
     default=0.0,
     show_default=True,
     help="Held-out sampling temperature (0 = greedy, one action per candidate).",
 )
-@click.option("--n-samples", type=int, default=1, show_default=True, help="Actions per held-out candidate.")
-@click.option("--max-new-tokens", type=int, default=96, show_default=True, help="Longest action in tokens.")
-@click.option("--limit", type=int, default=None, help="Evaluate only the first N candidates of each file.")
 @click.option(
-    "--batch-size", type=int, default=16, show_default=True, help="Sampling batch size (prompts x samples)."
+    "--n-samples", type=POSITIVE_INT, default=1, show_default=True, help="Actions per held-out candidate."
 )
+@click.option(
+    "--max-new-tokens", type=POSITIVE_INT, default=96, show_default=True, help="Longest action in tokens."
+)
+@click.option(
+    "--limit", type=NON_NEGATIVE_INT, default=None, help="Evaluate only the first N candidates of each file."
+)
+@click.option(
+    "--batch-size",
+    type=POSITIVE_INT,
+    default=16,
+    show_default=True,
+    help="Sampling batch size (prompts x samples).",
+)
+@click.option(
+    "--policy", default="hf", show_default=True, help="Rollout backend: hf, openai, vllm or a plugin's."
+)
+@click.option(
+    "--policy-option",
+    "policy_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Backend option, e.g. base_url=... (repeatable).",
+)
+@click.option(
+    "--verifier", default=None, help="Score held-out actions with this verifier (default: the pivots' own)."
+)
+@click.option(
+    "--verifier-option", "verifier_opts", multiple=True, metavar="KEY=VALUE", help="Option for --verifier."
+)
+@click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write eval.json."
 )
@@ -133,33 +189,31 @@ def eval_command(
     max_new_tokens: int,
     limit: int | None,
     batch_size: int,
+    policy: str,
+    policy_opts: tuple[str, ...],
+    verifier: str | None,
+    verifier_opts: tuple[str, ...],
+    progress: bool,
     output: str,
 ) -> None:
     """Evaluate a model: held-out turns, a domain benchmark, the OOD probes (docs/evaluation.md)."""
-    from ..eval import evaluate
-    from ..jsonl import atomic_output
-    from ..policies.base import SamplingParams
-
-    if n_samples < 1:
-        raise ConfigError("--n-samples must be at least 1")
-    seed_list = _seeds(seeds) if seeds is not None else None
-    bench_options = _options(bench_opts)
-    if seed_list is not None:
-        bench_options.setdefault("seeds", seed_list)
+    check_io(output, list(candidates))  # before any work: eval runs long, then writes
+    if domain is not None:
+        get_registry().domain(domain)  # an unknown name fails before the model loads
+    config = _eval_config(dict(locals()))
+    registry = get_registry()
+    registry.entry("policy", policy)  # "did you mean" before loading a model
+    if verifier:
+        registry.entry("verifier", verifier)
     doc = evaluate(
         model,
+        config,
+        registry=registry,
         domain=domain,
         candidates=list(candidates),
-        benchmark=benchmark,
-        benchmark_options=bench_options,
-        ood=ood,
-        ood_limit_per_skill=ood_limit,
         reference=reference,
-        seeds=seed_list,
-        n_samples=n_samples,
-        limit=limit,
-        sampling=SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens),
-        policy_options={"batch_size": batch_size},
+        policy=policy,
+        policy_options=parse_kv(policy_opts, flag="--policy-option", syntax="json"),
     )
     with atomic_output(Path(output)) as fh:
         fh.write(json.dumps(doc, indent=2))

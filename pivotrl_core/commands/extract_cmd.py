@@ -1,8 +1,10 @@
-"""``pivotrl extract`` (trajectories -> candidates) and ``pivotrl export`` (candidates -> rows)."""
+"""``pivotrl extract``: trajectories (JSONL, Parquet, ``datasets`` folders) -> candidates.
+
+``pivotrl export`` (candidates or pivots -> rows of another format) is in :mod:`.export_cmd`.
+"""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +22,10 @@ from rich.progress import (
 )
 
 from ..domains import ExtractOptions
-from ..extract import ExtractStats, export_candidates, extract_file
+from ..extract import ExtractStats, extract_file
 from ..formats.detect import Progress as ProgressFn
-from ..registry import get_registry
+from ..plugins import get_registry
+from ._options import check_io
 
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # show a progress bar for inputs of at least 16 MB
 
@@ -64,7 +67,7 @@ def _summary(stats: ExtractStats, output: Path, seconds: float) -> list[str]:
 
 
 @click.command("extract")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
@@ -104,39 +107,32 @@ def extract_command(
     dedupe: bool,
     skip_invalid: bool,
 ) -> None:
-    """Cut trajectories (OpenAI chat, ShareGPT, NeMo Gym rows, ...) into candidate turns."""
+    """Cut trajectories (OpenAI chat, ShareGPT, NeMo Gym rows, ...) into candidate turns.
+
+    INPUTS are JSONL files (``.gz`` too), Parquet files or ``datasets`` folders (save_to_disk).
+    """
+    check_io(output, inputs)
     registry = get_registry()
     if fmt is not None:
         registry.format(fmt)  # unknown names fail here, with "did you mean"
-    registry.domain(domain)
+    extractor = registry.domain(domain).extractor
     options = ExtractOptions(
         domain=domain, multi_call="drop" if drop_multi_call else "batch", reasoning=reasoning, dedupe=dedupe
     )  # type: ignore[arg-type]
     start = time.perf_counter()
     with byte_progress(inputs, "extract") as progress:
         stats = extract_file(
-            inputs, output, options, format=fmt, skip_invalid=skip_invalid, progress=progress
+            inputs,
+            output,
+            options,
+            format=fmt,
+            skip_invalid=skip_invalid,
+            progress=progress,
+            formats=registry.formats(),
+            extractor=extractor,
         )
     for line in _summary(stats, output, time.perf_counter() - start):
         click.echo(line)
 
 
-@click.command("export")
-@click.argument("candidates", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--format", "fmt", required=True, metavar="NAME", help="Output format: nemo-gym, openai or sharegpt."
-)
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Rows JSONL to write (atomically).",
-)
-def export_command(candidates: Path, fmt: str, output: Path) -> None:
-    """Write candidates (or pivots) as rows of another format, e.g. NeMo Gym pivot rows."""
-    n = export_candidates(candidates, output, fmt)
-    click.echo(f"Wrote {n} {fmt} rows to {os.fspath(output)}.")
-
-
-COMMANDS = [extract_command, export_command]
+COMMANDS = [extract_command]

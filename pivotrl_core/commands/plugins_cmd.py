@@ -6,15 +6,24 @@ import json
 
 import click
 
-from ..plugins import plugin_infos
-from ..registry import KINDS, get_registry
+from ..hookspecs import KINDS
+from ..plugins import get_registry, plugin_infos
+from ..registry import Registry
+
+
+def registered_by_plugin(registry: Registry) -> dict[str, dict[str, list[str]]]:
+    """``{plugin: {kind: [names]}}``: what each plugin registered."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for kind in KINDS:
+        for e in registry.entries(kind):
+            out.setdefault(e.plugin, {}).setdefault(kind, []).append(e.name)
+    return out
 
 
 @click.command("plugins")
 def plugins_command() -> None:
     """Print every plugin as JSON: name, version, hooks, what it registered, error."""
-    registry = get_registry()
-    registered = registry.summary()
+    registered = registered_by_plugin(get_registry())
     rows = []
     for name, info in sorted(plugin_infos().items()):
         rows.append(

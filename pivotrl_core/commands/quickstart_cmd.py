@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-__all__ = ["COMMANDS", "quickstart_config_path"]
+from .run_cmd import run_and_print
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+__all__ = ["COMMANDS", "quickstart_config_path"]
 
 
 def quickstart_config_path() -> Path:
@@ -39,24 +35,24 @@ def quickstart_config_path() -> Path:
     metavar="TABLE.KEY=VALUE",
     help="Override a field of the bundled config, e.g. --set train.max_steps=10.",
 )
+@click.option("--policy", default=None, help="Rollout backend of profiling and evaluation (default: hf).")
 @click.option(
     "--print-config",
     is_flag=True,
     help="Print the bundled config (a starting point for `pivotrl run`) and exit.",
 )
-def quickstart_command(output: str, with_sft: bool, overrides: tuple[str, ...], print_config: bool) -> None:
+def quickstart_command(
+    output: str, with_sft: bool, overrides: tuple[str, ...], policy: str | None, print_config: bool
+) -> None:
     """Run the whole PivotRL loop on the tool-use world with SmolLM2-135M and print base vs trained.
 
-    Needs the pivotrl-tool-use plugin. Re-running reuses every finished stage (docs/quickstart.md).
+    Needs the pivotrl-tool-use plugin. Re-running reuses every finished stage (`pivotrl help quickstart`).
     """
-    from .run_cmd import run_and_print
-
     path = quickstart_config_path()
     if print_config:
         click.echo(path.read_text(encoding="utf-8"), nl=False)
         return
-    doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    run_and_print(doc, output, overrides, with_sft or None)
+    run_and_print(path, output, overrides, with_sft or None, policy)
 
 
 COMMANDS = [quickstart_command]

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import click
 
+from ..select import SelectConfig, select_pivots, val_path
+from ..select_report import print_report, write_report
+from ._options import FRACTION, NON_NEGATIVE_FLOAT, SEED, check_io
+
 __all__ = ["COMMANDS"]
 
 
@@ -19,12 +23,21 @@ __all__ = ["COMMANDS"]
     type=click.Path(dir_okay=False),
     help="Training pivots JSONL; the validation split goes to <name>.val.jsonl beside it.",
 )
-@click.option("--max-mean", default=0.6, show_default=True, type=float, help="Lambda: keep mean < this.")
-@click.option("--min-std", default=0.0, show_default=True, type=float, help="Keep std > this (0: var > 0).")
+@click.option("--max-mean", default=0.6, show_default=True, type=FRACTION, help="Lambda: keep mean < this.")
 @click.option(
-    "--val-fraction", default=0.1, show_default=True, type=float, help="Share of trajectories held out."
+    "--min-std", default=0.0, show_default=True, type=NON_NEGATIVE_FLOAT, help="Keep std > this (0: var > 0)."
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the trajectory split hash.")
+@click.option(
+    "--val-fraction", default=0.1, show_default=True, type=FRACTION, help="Share of trajectories held out."
+)
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the trajectory split hash.")
+@click.option(
+    "--min-scored",
+    default=0.5,
+    show_default=True,
+    type=FRACTION,
+    help="Share of a candidate's samples that must be scored (not errored) to keep it.",
+)
 @click.option(
     "--candidates",
     default=None,
@@ -53,17 +66,23 @@ def select_command(
     min_std: float,
     val_fraction: float,
     seed: int,
+    min_scored: float,
     candidates: str | None,
     report_dir: str | None,
     fmt: str,
     as_json: bool,
 ) -> None:
     """Select pivots from PROFILES and write them with a report."""
-    from ..select import SelectConfig, select_pivots
-    from ..select_report import print_report, write_report
-
+    inputs = [profiles, *([candidates] if candidates else [])]
+    check_io(output, inputs)
+    check_io(val_path(output), inputs, flag="-o (its .val.jsonl)")
     config = SelectConfig(
-        max_mean=max_mean, min_std=min_std, val_fraction=val_fraction, seed=seed, format=fmt
+        max_mean=max_mean,
+        min_std=min_std,
+        val_fraction=val_fraction,
+        seed=seed,
+        format=fmt,
+        min_scored=min_scored,
     )
     res = select_pivots(profiles, output, config, candidates=candidates)
     rep = write_report(res, report_dir or Path(output).resolve().parent)
@@ -74,7 +93,8 @@ def select_command(
         c = rep["counts"]
         click.echo(
             f"kept {c['kept']} of {c['profiles']} ({c['train']} train -> {res.outputs['train']}, "
-            f"{c['val']} val -> {res.outputs['val']}); report in {Path(rep['outputs']['report_json']).parent}",
+            f"{c['val']} val -> {res.outputs['val']}); "
+            f"report in {Path(rep['outputs']['report_json']).parent}",
             err=True,
         )
 

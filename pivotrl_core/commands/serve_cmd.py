@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .profile_cmd import parse_options
+from ..serve import create_server
+from ._options import DEVICE, DTYPE, check_device, parse_kv
 
 __all__ = ["COMMANDS"]
 
@@ -12,9 +13,11 @@ __all__ = ["COMMANDS"]
 @click.command("serve")
 @click.option("--model", required=True, help="Model name, folder or hub id (built-in: smollm2-135m).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (loopback by default).")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--dtype", default="float32", show_default=True)
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: a free one)."
+)
+@click.option("--device", default="cpu", show_default=True, type=DEVICE)
+@click.option("--dtype", default="float32", show_default=True, type=DTYPE)
 @click.option(
     "--context-rule", type=click.Choice(["truncate", "skip"]), default="truncate", show_default=True
 )
@@ -36,8 +39,8 @@ def serve_command(
 ) -> None:
     """Serve MODEL on /v1/chat/completions and /v1/models until interrupted."""
     from ..policies.hf import HFPolicy
-    from ..serve import create_server
 
+    check_device(device)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: binding to {host}: the server has no authentication", err=True)
     policy = HFPolicy(
@@ -45,7 +48,7 @@ def serve_command(
         device=device,
         dtype=dtype,
         context_rule=context_rule,  # type: ignore[arg-type]
-        **parse_options(policy_option, "--policy-option"),
+        **parse_kv(policy_option, flag="--policy-option", syntax="json"),
     )
     server = create_server(policy, host, port, verbose=verbose, model_name=served_name or model)
     h, p = server.server_address[:2]

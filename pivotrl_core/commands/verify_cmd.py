@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,37 +14,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..errors import ConfigError, PivotrlError
-from ..registry import get_registry
+from ..plugins import get_registry
+from ..rollouts import VerifierResolver
 from ..types import Candidate
 from ..verifiers.base import Verifier
-from ..verifiers.files import read_candidates, verify_file
-from ..verifiers.qa import QAReport, run_qa
+from ..verifiers.check import QAReport, run_qa
+from ..verifiers.verify_file import read_candidates, verify_file
+from ._options import NON_NEGATIVE_INT, POSITIVE_INT, check_io, parse_kv, resume_options
 
 
 def parse_options(pairs: Iterable[str]) -> dict[str, Any]:
     """``k=v`` pairs; values parse as JSON when they can (``0.3``, ``true``, ``[...]``), else strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option {pair!r} must look like KEY=VALUE (e.g. --option threshold=0.3)")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
+    return parse_kv(pairs, flag="--option", syntax="json")
 
 
 def load_verifier_config(path: str | Path) -> dict[str, Any]:
     """The ``[verifier]`` table of a TOML file (``name`` plus options)."""
     try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        raise ConfigError("--config needs Python 3.11 or newer (tomllib)") from None
-    try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read verifier config {path}: {e}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read the verifier config: {e}", path=path, flag="--config") from None
     table = data.get("verifier")
     if not isinstance(table, dict) or not isinstance(table.get("name"), str):
         raise ConfigError(f"{path}: needs a [verifier] table with a 'name' (e.g. name = \"cascade\")")
@@ -51,31 +41,34 @@ def load_verifier_config(path: str | Path) -> dict[str, Any]:
 
 
 class _Chooser:
-    """One verifier for everything (--verifier/--config), or the domain's verifier per candidate."""
+    """The verifier of each candidate: the ``--config`` table's for all, else the one rollout
+    resolver's (``--verifier``, else the verifier the candidate was profiled with, else its domain's
+    or ``--domain``'s default), exactly as ``profile``, ``train`` and ``eval`` choose."""
 
     def __init__(
         self, verifier: str | None, domain: str | None, config: str | None, options: dict[str, Any]
     ) -> None:
         if sum(x is not None for x in (verifier, domain, config)) > 1:
             raise ConfigError("give at most one of --verifier, --domain and --config")
-        self.options = options
+        registry = get_registry()
         self.fixed: Verifier | None = None
-        self.domain = domain
-        self._by_domain: dict[str, Verifier] = {}
-        if verifier is not None:
-            self.fixed = get_registry().verifier(verifier, **options)
-        elif config is not None:
-            from ..verifiers.combinators import verifier_from_spec
-
-            self.fixed = verifier_from_spec({**load_verifier_config(config), **options})
+        self.used: dict[str, Any] = {}
+        if config is not None:
+            table = {**load_verifier_config(config), **options}
+            self.fixed = registry.verifier_from_spec(table)
+            self.used["config"] = table
+        self.resolver = VerifierResolver(registry, domain=domain, verifier=verifier, options=options)
 
     def __call__(self, candidate: Candidate) -> Verifier:
         if self.fixed is not None:
             return self.fixed
-        name = self.domain or candidate.domain
-        if name not in self._by_domain:
-            self._by_domain[name] = get_registry().domain_verifier(name, **self.options)
-        return self._by_domain[name]
+        spec = self.resolver.spec_for(candidate)
+        self.used[json.dumps(spec.to_dict(), sort_keys=True, default=str)] = spec.to_dict()
+        return self.resolver.build(spec)
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the verdicts (for the output's resume fingerprint): names and options."""
+        return dict(sorted(self.used.items()))
 
 
 def _progress(console: Console) -> Progress:
@@ -132,11 +125,13 @@ def _verifier_options(fn: Any) -> Any:
     help="Verdicts JSONL (resumed if it exists).",
 )
 @_verifier_options
-@click.option("--overwrite", is_flag=True, help="Start the output afresh instead of resuming it.")
+@click.option("--overwrite", is_flag=True, help="Start the output afresh (the same as --fresh).")
+@resume_options
 @click.option(
     "--batch-size",
     default=64,
     show_default=True,
+    type=POSITIVE_INT,
     help="Actions verified per batch (concurrency for slow verifiers).",
 )
 def verify_command(
@@ -149,12 +144,15 @@ def verify_command(
     options: tuple[str, ...],
     overwrite: bool,
     batch_size: int,
+    resume_mode: str,
 ) -> None:
     """Score the actions in ACTIONS against CANDIDATES and write one verdict row per action.
 
     CANDIDATES holds candidate rows or NeMo Gym pivot rows; ACTIONS rows name a candidate_id and
-    give an action, a Responses-API response/output or raw text (see docs/cli.md).
+    give an action, a Responses-API response/output or raw text (`pivotrl help cli`).
     """
+    check_io(output, [candidates])  # the same file may hold both (NeMo Gym rollouts)
+    check_io(output, [actions])
     choose = _Chooser(verifier, domain, config, parse_options(options))
     err = Console(stderr=True)
     with _progress(err) as bar:
@@ -164,7 +162,8 @@ def verify_command(
             actions,
             output,
             choose,
-            overwrite=overwrite,
+            mode="fresh" if overwrite else resume_mode,
+            settings=choose.settings,
             batch_size=batch_size,
             domain=domain,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -199,8 +198,14 @@ def _print_report(console: Console, report: QAReport, limit: int) -> None:
 @click.command("check-verifier")
 @click.argument("candidates", type=click.Path(dir_okay=False))
 @_verifier_options
-@click.option("--repeats", default=3, show_default=True, help="Times each action is verified (must agree).")
-@click.option("--limit", type=int, default=None, help="Check only the first N candidates.")
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=POSITIVE_INT,
+    help="Times each action is verified (must agree).",
+)
+@click.option("--limit", type=NON_NEGATIVE_INT, default=None, help="Check only the first N candidates.")
 @click.option("--strict", is_flag=True, help="Warnings (reward-hacking openings) fail too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON.")
 def check_verifier_command(

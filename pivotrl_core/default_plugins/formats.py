@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from ..formats.nemo_gym import NemoGymFormat
-from ..formats.openai_chat import OpenAIChatFormat
-from ..formats.sharegpt import ShareGPTFormat
-from ..hookspecs import Register, hookimpl
+from ..formats.detect import BUILTIN_FORMATS
+from ..hookspecs import RegisterFormat, hookimpl
 
 
 @hookimpl
-def pivotrl_register_formats(register: Register) -> None:
-    register(OpenAIChatFormat())
-    register(ShareGPTFormat())
-    register(NemoGymFormat())
+def pivotrl_register_formats(register: RegisterFormat) -> None:
+    for fmt in BUILTIN_FORMATS:
+        register(fmt)

@@ -1,39 +1,19 @@
 """Built-in rollout backends ``hf``, ``openai`` and ``vllm`` (see docs/policies.md).
 
-The classes are imported lazily: registering them costs nothing and ``vllm`` is only needed
-when that backend is built.
+The classes import their heavy dependencies (torch, transformers, vllm, openai) only when built,
+so registering them costs nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..hookspecs import Register, hookimpl
-
-
-def hf(**options: Any) -> Any:
-    """transformers on CPU or GPU; K samples per prompt from one prefill."""
-    from ..policies.hf import HFPolicy
-
-    return HFPolicy(**options)
-
-
-def openai(**options: Any) -> Any:
-    """Any OpenAI-compatible chat-completions server (vLLM, SGLang, pivotrl serve, hosted APIs)."""
-    from ..policies.openai_policy import OpenAIPolicy
-
-    return OpenAIPolicy(**options)
-
-
-def vllm(**options: Any) -> Any:
-    """vLLM's offline engine on a GPU (optional extra: pip install 'pivotrl-core[vllm]')."""
-    from ..policies.vllm_policy import VLLMPolicy
-
-    return VLLMPolicy(**options)
+from ..hookspecs import RegisterPolicy, hookimpl
+from ..policies.hf import HFPolicy
+from ..policies.openai_policy import OpenAIPolicy
+from ..policies.vllm_policy import VLLMPolicy
 
 
 @hookimpl
-def pivotrl_register_policies(register: Register) -> None:
-    register(hf, name="hf")
-    register(openai, name="openai")
-    register(vllm, name="vllm")
+def pivotrl_register_policies(register: RegisterPolicy) -> None:
+    register(HFPolicy, name="hf")  # transformers on CPU or GPU; K samples per prompt from one prefill
+    register(OpenAIPolicy, name="openai")  # any OpenAI-compatible chat-completions server
+    register(VLLMPolicy, name="vllm")  # vLLM's offline engine (extra: pip install 'pivotrl-core[vllm]')

@@ -146,7 +146,15 @@ def chat_tools(value: Any, field: str = "tools") -> tuple[dict[str, Any], ...]:
     for i, tool in enumerate(value):
         if not isinstance(tool, dict):
             raise InputError(f"expected a tool object, got {type(tool).__name__}", field=f"{field}[{i}]")
-        out.append(to_chat_tool(tool))
+        chat = to_chat_tool(tool)
+        fn = chat.get("function")
+        if chat.get("type", "function") == "function":
+            where = f"{field}[{i}]" + (".function" if "function" in tool else "")
+            if not isinstance(fn, dict):
+                raise InputError("a function tool needs a 'function' object", field=f"{where}")
+            if not isinstance(fn.get("name"), str) or not fn["name"].strip():
+                raise InputError("a function tool needs a non-empty string 'name'", field=f"{where}.name")
+        out.append(chat)
     return tuple(out)
 
 

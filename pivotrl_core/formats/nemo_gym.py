@@ -14,11 +14,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..domains import PIVOT_TURN, candidate_at
 from ..errors import InputError
-from ..extract import PIVOT_TURN, candidate_at
 from ..types import Candidate, Message, ToolCall, Trajectory
-from ._responses import decode_text, encode_text, fill_call, items_to_messages, messages_to_items, read_call
 from ._util import chat_tools, require, to_flat_tool
+from .responses_api import (
+    decode_text,
+    encode_text,
+    fill_call,
+    items_to_messages,
+    messages_to_items,
+    read_call,
+)
 
 __all__ = ["NemoGymFormat", "candidate_to_row", "parse_row", "row_to_candidate"]
 

@@ -6,6 +6,11 @@ or a JSON list of them for parallel calls); ``observation``/``tool``/``function`
 (a tool output). ``tools`` is a list or a JSON string of function schemas (LLaMA-Factory style).
 Tool calls get ids ``call_<turn>_<n>`` and each observation is linked to the oldest unanswered
 call. A leading ``<think>...</think>`` in a ``gpt`` value becomes the message's reasoning.
+
+Hermes-style rows (:mod:`.hermes`) are read too: ``<tool_call>`` blocks in a ``gpt`` value become
+the message's tool calls, ``<tool_response>`` wrappers are removed from tool outputs, and the
+tools listed in the system prompt's ``<tools>`` block become the trajectory's tools when the row
+has no ``tools`` field (the system prompt itself is kept as written).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from ..errors import InputError
 from ..types import Message, ToolCall, Trajectory
 from ._util import chat_tools, metadata_of, optional, row_id, split_think, to_flat_tool, tool_call
+from .hermes import has_tool_calls, parse_tool_calls, tools_in_prompt, unwrap_tool_response
 
 __all__ = ["ShareGPTFormat"]
 
@@ -75,16 +81,27 @@ def _calls(value: str, turn: int, where: str) -> tuple[ToolCall, ...]:
     return tuple(out)
 
 
-def _messages(row: dict[str, Any]) -> list[Message]:
+def _assistant(value: str, turn: int, where: str) -> Message:
+    content, reasoning = split_think(value)
+    calls: tuple[ToolCall, ...] = ()
+    if content is not None and has_tool_calls(content):
+        content, calls = parse_tool_calls(content, turn, f"{where}value.")
+    return Message(role="assistant", content=content, reasoning=reasoning, tool_calls=calls)
+
+
+def _messages(row: dict[str, Any]) -> tuple[list[Message], list[Any] | None]:
+    """The messages, and the tools a Hermes system prompt lists (``None``: none listed)."""
     convs = row.get("conversations")
     if not isinstance(convs, list):
         raise InputError(
             "missing required field" if convs is None else "expected a list", field="conversations"
         )
     messages: list[Message] = []
+    tools: list[Any] | None = None
     system = optional(row, "system", str)
     if system:
         messages.append(Message(role="system", content=system))
+        tools = tools_in_prompt(system, "system")
     pending: deque[str] = deque()
     for i, turn in enumerate(convs):
         where = f"conversations[{i}]."
@@ -94,15 +111,18 @@ def _messages(row: dict[str, Any]) -> list[Message]:
             pending.extend(tc.id for tc in calls if tc.id)
             messages.append(Message(role="assistant", content=None, tool_calls=calls))
         elif role == "tool":
+            content = unwrap_tool_response(value)
             messages.append(
-                Message(role="tool", content=value, tool_call_id=pending.popleft() if pending else None)
+                Message(role="tool", content=content, tool_call_id=pending.popleft() if pending else None)
             )
         elif role == "assistant":
-            content, reasoning = split_think(value)
-            messages.append(Message(role="assistant", content=content, reasoning=reasoning))
+            messages.append(_assistant(value, len(messages), where))
+            pending.extend(tc.id for tc in messages[-1].tool_calls if tc.id)
         else:
+            if role == "system" and tools is None:
+                tools = tools_in_prompt(value, f"{where}value")
             messages.append(Message(role=role, content=value))
-    return messages
+    return messages, tools
 
 
 def _conversation_turns(m: Message) -> list[dict[str, str]]:
@@ -129,18 +149,21 @@ class ShareGPTFormat:
     """ShareGPT ``conversations`` with the agent roles ``function_call`` and ``observation``."""
 
     name = "sharegpt"
-    description = "ShareGPT: {conversations: [{from, value}]} per line (function_call/observation roles)"
+    description = "ShareGPT: {conversations: [{from, value}]} per line (function_call or Hermes tool calls)"
 
     def sniff(self, row: dict[str, Any]) -> bool:
         convs = row.get("conversations")
         return isinstance(convs, list) and (not convs or isinstance(convs[0], dict))
 
     def parse(self, row: dict[str, Any], index: int) -> Iterator[Trajectory]:
-        messages = _messages(row)
+        messages, prompt_tools = _messages(row)
+        given = row.get("tools")
         yield Trajectory(
             id=row_id(row, index, ("id", "uuid", "conversation_id")),
             messages=tuple(messages),
-            tools=chat_tools(row.get("tools")),
+            tools=chat_tools(given)
+            if given or prompt_tools is None
+            else chat_tools(prompt_tools, "system.<tools>"),
             metadata=metadata_of(row),
         )
 

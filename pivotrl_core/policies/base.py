@@ -19,8 +19,13 @@ class Prompt:
     tools: tuple[dict[str, Any], ...] = ()
 
     @classmethod
-    def from_candidate(cls, candidate: Candidate) -> Prompt:
-        return cls(messages=candidate.messages, tools=candidate.tools)
+    def for_candidate(cls, candidate: Candidate, system_prompt: str | None = None) -> Prompt:
+        """The rollout prompt of a candidate (profile, train and eval alike): its prefix and tools,
+        with ``system_prompt`` (the domain's) prepended when the prefix has no system message."""
+        msgs = candidate.messages
+        if system_prompt and not (msgs and msgs[0].role == "system"):
+            msgs = (Message(role="system", content=system_prompt), *msgs)
+        return cls(messages=msgs, tools=candidate.tools)
 
 
 @dataclass(frozen=True)

@@ -19,18 +19,21 @@ processed in (up to floating-point differences between batch shapes).
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
 from .base import Completion, Prompt, SamplingParams
 from .chat import end_of_turn, end_of_turn_ids, fit_to_context, parse_completion, render_prompt
+from .models import load_model, load_tokenizer
 from .tool_formats import detect_tool_format
 
-__all__ = ["ContextInfo", "HFPolicy", "prepare_prompt", "prompt_seed"]
+if TYPE_CHECKING:
+    from .prefix_cache import BlockStore
+
+__all__ = ["ContextInfo", "HFPolicy", "prepare_prompt"]
 
 ContextRule = Literal["truncate", "skip"]
 """What to do with a prompt over the context limit: drop oldest turns, or skip it."""
@@ -64,9 +67,9 @@ class HFPolicy:
     ``model`` is a model name/folder (``smollm2-135m``, a local path, a hub id) or an already
     loaded ``PreTrainedModel`` (then pass ``tokenizer=`` too). ``context_rule`` decides what
     happens to prompts longer than ``max_prompt_tokens`` (default: the model's context length
-    minus ``max_new_tokens``). ``shared_prefix`` (default: whenever the attention is plain
-    causal attention) decodes the K samples of a prompt over ONE copy of its KV cache
-    (:mod:`~pivotrl_core.policies.shared_prefix`); ``False`` expands the cache to K rows.
+    minus ``max_new_tokens``). ``shared_prefix`` (default True) decodes the K samples of a prompt
+    over ONE copy of its KV cache (:mod:`~pivotrl_core.policies.attention`, any model family);
+    ``False`` expands the cache to K rows.
     ``prefix_cache=N`` keeps the prefill of up to N prompts; later prompts reuse the longest
     common token prefix (:mod:`~pivotrl_core.policies.prefix_store`; frozen models only).
     """
@@ -107,14 +110,7 @@ class HFPolicy:
         self._model_id, self.model, self.tokenizer = _load(model, tokenizer, device, dtype)
         if isinstance(model, str):
             self.model.eval()  # a model passed in keeps the mode its owner set (e.g. a trainer's)
-        from .shared_prefix import supports_shared_prefix
-
-        supported = supports_shared_prefix(self.model)
-        if shared_prefix and not supported:
-            raise ConfigError(
-                "shared_prefix=True needs plain causal attention (no sliding window/soft-capping)"
-            )
-        self.shared_prefix = supported if shared_prefix is None else bool(shared_prefix)
+        self.shared_prefix = True if shared_prefix is None else bool(shared_prefix)
         from .prefix_store import PrefixStore
 
         self.prefix_store = PrefixStore(prefix_cache) if prefix_cache > 0 and self.shared_prefix else None
@@ -158,10 +154,21 @@ class HFPolicy:
         return self.sample_prepared(infos, n, sampling)
 
     def sample_prepared(
-        self, infos: Sequence[ContextInfo], n: int, sampling: SamplingParams
+        self,
+        infos: Sequence[ContextInfo],
+        n: int,
+        sampling: SamplingParams,
+        record_layer: int = 0,
+        frozen: BlockStore | None = None,
     ) -> list[list[Completion]]:
-        """Like :meth:`sample` for prompts already passed through :meth:`prepare`."""
-        from . import hf_sampler
+        """Like :meth:`sample` for prompts already passed through :meth:`prepare`.
+
+        ``record_layer > 0`` also records the hidden states entering that decoder layer: the
+        completions of a prompt carry ``meta["h_prompt"]`` (P, H) and ``meta["h_comp"]`` (n, T, H)
+        (the trainer's loss then skips the frozen layers below it); the layers below it are
+        prefilled block by block, their full blocks kept in ``frozen`` (:mod:`.prefix_cache`).
+        """
+        from .hf_sampler import generate
 
         if n < 1:
             raise ConfigError(f"n must be at least 1, got {n}")
@@ -173,9 +180,12 @@ class HFPolicy:
         copies = 1 if self.shared_prefix else n  # cached copies of each prompt
         for batch in _batches(live, infos, n, copies, self.batch_size, self.max_batch_tokens):
             ids = [infos[i].ids for i in batch]
-            rows = hf_sampler.generate(self, ids, n, sampling)  # type: ignore[arg-type]
+            hidden: list[Any] = []
+            rows = generate(self, ids, n, sampling, record_layer, hidden, frozen)  # type: ignore[arg-type]
             for j, i in enumerate(batch):
                 out[i] = [self._completion(r, infos[i], sampling.stop) for r in rows[j]]
+                for c in out[i] if hidden else ():
+                    c.meta.update(h_prompt=hidden[j][0], h_comp=hidden[j][1])
         return out
 
     def _completion(self, row: Any, info: ContextInfo, stops: Sequence[str] = ()) -> Completion:
@@ -207,7 +217,7 @@ class HFPolicy:
         reuses the prompt tokens it was sampled from. Log-probabilities are those of the
         temperature-scaled distribution, as recorded at sampling time (``temperature=0`` means 1).
         """
-        from . import hf_sampler
+        from .hf_sampler import score
 
         if len(prompts) != len(completions):
             raise ValueError("logprobs() needs one completion per prompt")
@@ -221,7 +231,7 @@ class HFPolicy:
                     raise ValueError(f"prompt does not fit the context: {info.skip_reason}")
                 prompt_ids = info.ids
             pairs.append((tuple(prompt_ids), ids))
-        return hf_sampler.score(self, pairs, temperature)
+        return score(self, pairs, temperature)
 
 
 def prepare_prompt(tokenizer: Any, prompt: Prompt, limit: int, rule: ContextRule = "truncate") -> ContextInfo:
@@ -252,8 +262,6 @@ def _encode(tokenizer: Any, text: str) -> list[int]:
 
 
 def _load(model: Any, tokenizer: Any, device: str, dtype: str) -> tuple[str, Any, Any]:
-    from .models import load_model, load_tokenizer
-
     if isinstance(model, str):
         from transformers.utils import logging as hf_logging
 
@@ -285,12 +293,3 @@ def _batches(
     if cur:
         batches.append(cur)
     return batches
-
-
-def prompt_seed(seed: int, ids: Sequence[int]) -> int:
-    """The per-prompt random seed: a hash of the run seed and the prompt's tokens."""
-    h = hashlib.blake2b(digest_size=8)
-    h.update(str(seed).encode())
-    h.update(b"|")
-    h.update(",".join(map(str, ids)).encode())
-    return int.from_bytes(h.digest(), "little") & ((1 << 63) - 1)

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .attention import PrefixKV, record_layer_input, using_prefix_attention
 from .base import SamplingParams
+from .kv_cache import left_pad, new_cache, prefill
+from .prefix_cache import BlockStore
+from .prefix_store import prefill_shared
 
 if TYPE_CHECKING:
     from .hf import HFPolicy
 
-__all__ = ["generate", "pick_tokens", "score"]
+__all__ = ["generate", "pick_tokens", "prompt_seed", "score"]
 
 Row = tuple[list[int], list[float], str]  # tokens, sampling-time logprobs, finish reason
 
@@ -52,59 +57,16 @@ def pick_tokens(
     return tok.squeeze(-1), logp.gather(-1, tok).squeeze(-1)
 
 
-def _left_pad(
-    ids_list: Sequence[Sequence[int]], pad_id: int, device: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(x) for x in ids_list)
-    input_ids = torch.full((len(ids_list), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids_list), width), dtype=torch.long)
-    for b, ids in enumerate(ids_list):
-        input_ids[b, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-        mask[b, width - len(ids) :] = 1
-    return input_ids.to(device), mask.to(device)
-
-
-def _new_cache(model: Any, capacity: int) -> Any:
-    """A ``DynamicCache`` whose full-attention layers write into preallocated buffers."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
-
-    from .kv_cache import GrowingLayer
-
-    cache = DynamicCache(config=model.config)
-    cache.layers = [GrowingLayer(capacity) if type(x) is DynamicLayer else x for x in cache.layers]
-    return cache
-
-
-def _prefill(
-    policy: HFPolicy, input_ids: torch.Tensor, mask: torch.Tensor, extra: int = 0
-) -> tuple[Any, torch.Tensor]:
-    """Run the prompts through the model in chunks; return (cache, last-position logits).
-
-    The cache has room for ``extra`` more tokens per row without reallocating.
-    """
-    cache = _new_cache(policy.model, input_ids.shape[1] + extra)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    width = input_ids.shape[1]
-    out = None
-    for s in range(0, width, policy.prefill_chunk):
-        e = min(width, s + policy.prefill_chunk)
-        out = policy.model(
-            input_ids=input_ids[:, s:e],
-            attention_mask=mask[:, :e],
-            position_ids=pos[:, s:e],
-            use_cache=True,
-            logits_to_keep=1,
-            **{policy._cache_kw: cache},
-        )
-    assert out is not None
-    policy.stats["prefill_tokens"] += int(mask.sum())
-    return cache, out.logits[:, -1, :].float()
+def prompt_seed(seed: int, ids: Sequence[int]) -> int:
+    """The per-prompt random seed: a hash of the run seed and the prompt's tokens."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(str(seed).encode())
+    h.update(b"|")
+    h.update(",".join(map(str, ids)).encode())
+    return int.from_bytes(h.digest(), "little") & ((1 << 63) - 1)
 
 
 def _generators(ids_list: Sequence[Sequence[int]], seed: int | None) -> list[torch.Generator]:
-    from .hf import prompt_seed
-
     gens = []
     for ids in ids_list:
         s = prompt_seed(seed, ids) if seed is not None else int(torch.randint(0, 1 << 62, (1,)))
@@ -122,19 +84,17 @@ class _Decoder:
 
     def __init__(self, policy: HFPolicy, prefix: Any, mask: torch.Tensor, n: int, max_new: int) -> None:
         """``prefix`` is ``(keys, values)`` per layer (shared-prefix decoding) or a prefilled cache."""
-        from .shared_prefix import PrefixState
-
         self.policy, self.model = policy, policy.model
         self.shared = isinstance(prefix, tuple)
         self.next_pos = mask.sum(-1).repeat_interleave(n)  # the first new token's position
         if self.shared:
-            self.state: PrefixState | None = PrefixState(
+            self.state: PrefixKV | None = PrefixKV(
                 keys=prefix[0],
                 values=prefix[1],
                 valid=mask.bool(),
                 row_prompt=torch.arange(mask.shape[0], device=mask.device).repeat_interleave(n),
             )
-            self.cache, self.mask = _new_cache(self.model, max_new), None
+            self.cache, self.mask = new_cache(self.model, max_new), None
         else:
             self.state = None
             prefix.batch_repeat_interleave(n)
@@ -169,23 +129,67 @@ class _Decoder:
 
 @torch.inference_mode()
 def generate(
-    policy: HFPolicy, ids_list: Sequence[Sequence[int]], n: int, sampling: SamplingParams
+    policy: HFPolicy,
+    ids_list: Sequence[Sequence[int]],
+    n: int,
+    sampling: SamplingParams,
+    record: int = 0,
+    hidden: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    frozen: BlockStore | None = None,
 ) -> list[list[Row]]:
-    """Sample ``n`` continuations of each prompt (token id lists); one prefill per batch."""
-    from .prefix_store import prefill_shared
-    from .shared_prefix import using_shared_prefix
+    """Sample ``n`` continuations of each prompt (token id lists); one prefill per batch.
 
-    if policy.shared_prefix:
-        keys, values, mask, logits = prefill_shared(policy, ids_list)
-        dec = _Decoder(policy, (keys, values), mask, n, sampling.max_new_tokens)
-    else:
-        input_ids, mask = _left_pad(ids_list, policy.tokenizer.pad_token_id or 0, policy.device)
-        cache, logits = _prefill(policy, input_ids, mask, extra=sampling.max_new_tokens)
-        dec = _Decoder(policy, cache, mask, n, sampling.max_new_tokens)
-    ctx = using_shared_prefix(policy.model) if dec.shared else contextlib.nullcontext()
-    with ctx:
-        rows = _decode(policy, dec, logits.repeat_interleave(n, dim=0), len(ids_list), n, sampling, ids_list)
+    With ``record > 0``, ``hidden`` receives per prompt the hidden states entering decoder layer
+    ``record``: the prompt's (P, H) and its rows' (n, max_new_tokens, H) (row g valid for its
+    first len(tokens) - 1 positions); the layers below it are prefilled block by block, their
+    full blocks kept in ``frozen`` when given (those layers must be frozen).
+    """
+    if record > 0 and policy.prefix_store is not None:
+        raise ValueError("recording layer inputs needs a policy without a prefix cache")
+    sink: list[torch.Tensor] = []
+    lives: list[torch.Tensor] = []
+    rec = record_layer_input(policy.model, record, sink) if record > 0 else contextlib.nullcontext()
+    with rec:
+        if policy.shared_prefix:
+            keys, values, mask, logits = prefill_shared(policy, ids_list, record, frozen)
+            dec = _Decoder(policy, (keys, values), mask, n, sampling.max_new_tokens)
+        else:
+            input_ids, mask = left_pad(ids_list, policy.tokenizer.pad_token_id or 0, policy.device)
+            cache, logits = prefill(policy, input_ids, mask, extra=sampling.max_new_tokens)
+            dec = _Decoder(policy, cache, mask, n, sampling.max_new_tokens)
+        n_pre = len(sink)
+        ctx = using_prefix_attention(policy.model) if dec.shared else contextlib.nullcontext()
+        with ctx:
+            logits = logits.repeat_interleave(n, dim=0)
+            rows = _decode(policy, dec, logits, len(ids_list), n, sampling, ids_list, lives)
+    if hidden is not None and record > 0:
+        lengths = [len(x) for x in ids_list]
+        hidden.extend(_hidden(sink, n_pre, lives, lengths, n, sampling.max_new_tokens, policy.shared_prefix))
     return [rows[b * n : (b + 1) * n] for b in range(len(ids_list))]
+
+
+def _hidden(
+    sink: list[torch.Tensor],
+    n_pre: int,
+    lives: list[torch.Tensor],
+    lengths: list[int],
+    n: int,
+    T: int,
+    per_prompt: bool,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The recorded layer inputs, per prompt: (P, H) for the prompt, (n, T, H) for its rows.
+
+    The prefill recorded one (1, P, H) piece per prompt (``per_prompt``) or left-padded (B, w, H) chunks.
+    """
+    if per_prompt:
+        prompts = [x[0] for x in sink[:n_pre]]
+    else:
+        pre = torch.cat(sink[:n_pre], dim=1)  # (B, W, H), left-padded
+        prompts = [pre[b, pre.shape[1] - p :].clone() for b, p in enumerate(lengths)]
+    comp = prompts[0].new_zeros((len(lengths) * n, T, prompts[0].shape[-1]))
+    for t, (live, h) in enumerate(zip(lives, sink[n_pre:], strict=True)):
+        comp[live.to(comp.device), t] = h[:, 0]
+    return [(prompts[b], comp[b * n : (b + 1) * n]) for b in range(len(lengths))]
 
 
 def _decode(
@@ -196,6 +200,7 @@ def _decode(
     n: int,
     sampling: SamplingParams,
     ids_list: Sequence[Sequence[int]],
+    lives: list[torch.Tensor] | None = None,
 ) -> list[Row]:
     gens = _generators(ids_list, sampling.seed)
     total = n_prompts * n
@@ -221,6 +226,8 @@ def _decode(
             keep = (~finished).nonzero().squeeze(-1)
             live, tok = live[keep], tok[keep.to(tok.device)]
             dec.keep(keep)
+        if lives is not None:
+            lives.append(live)
         logits = dec.step(tok)
     return [(tokens[r], logps[r], reasons[r]) for r in range(total)]
 
@@ -236,8 +243,8 @@ def score(
         groups.setdefault(prompt, []).append(i)
     out: list[torch.Tensor] = [torch.empty(0)] * len(pairs)
     for prompt, members in groups.items():
-        ids, mask = _left_pad([prompt], policy.tokenizer.pad_token_id or 0, policy.device)
-        base_cache, last = _prefill(policy, ids, mask, extra=max(len(pairs[i][1]) for i in members))
+        ids, mask = left_pad([prompt], policy.tokenizer.pad_token_id or 0, policy.device)
+        base_cache, last = prefill(policy, ids, mask, extra=max(len(pairs[i][1]) for i in members))
         width = max(1, max(len(pairs[i][1]) for i in members))
         step = max(1, min(policy.batch_size, 2048 // width))
         for s in range(0, len(members), step):

@@ -1,4 +1,6 @@
-"""A KV-cache layer that appends into preallocated buffers instead of re-concatenating.
+"""KV caches for the ``hf`` sampler, and its plain (left-padded, chunked) prefill.
+
+A KV-cache layer that appends into preallocated buffers instead of re-concatenating.
 
 transformers' ``DynamicLayer`` does ``torch.cat`` on every decode step, copying the whole cache
 (gigabytes for K rows of a long prompt). :class:`GrowingLayer` keeps a buffer with room for
@@ -8,10 +10,14 @@ view of the filled part.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
+from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-__all__ = ["GrowingLayer"]
+__all__ = ["GrowingLayer", "left_pad", "new_cache", "prefill"]
 
 
 class GrowingLayer(DynamicLayer):
@@ -77,3 +83,49 @@ class GrowingLayer(DynamicLayer):
             self._k = self._k[indices]
             self._v = self._v[indices]
             self._views()
+
+
+def left_pad(
+    ids_list: Sequence[Sequence[int]], pad_id: int, device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(x) for x in ids_list)
+    input_ids = torch.full((len(ids_list), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids_list), width), dtype=torch.long)
+    for b, ids in enumerate(ids_list):
+        input_ids[b, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        mask[b, width - len(ids) :] = 1
+    return input_ids.to(device), mask.to(device)
+
+
+def new_cache(model: Any, capacity: int) -> Any:
+    """A ``DynamicCache`` whose layers (sliding-window ones too: the window is applied by the
+    attention mask, and the shared-prefix attention needs every key) write into preallocated buffers."""
+    cache = DynamicCache(config=model.config)
+    cache.layers = [GrowingLayer(capacity) for _ in cache.layers]
+    return cache
+
+
+def prefill(
+    policy: Any, input_ids: torch.Tensor, mask: torch.Tensor, extra: int = 0
+) -> tuple[Any, torch.Tensor]:
+    """Run the prompts through the model in chunks; return (cache, last-position logits).
+
+    The cache has room for ``extra`` more tokens per row without reallocating.
+    """
+    cache = new_cache(policy.model, input_ids.shape[1] + extra)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    width = input_ids.shape[1]
+    out = None
+    for s in range(0, width, policy.prefill_chunk):
+        e = min(width, s + policy.prefill_chunk)
+        out = policy.model(
+            input_ids=input_ids[:, s:e],
+            attention_mask=mask[:, :e],
+            position_ids=pos[:, s:e],
+            use_cache=True,
+            logits_to_keep=1,
+            **{policy._cache_kw: cache},
+        )
+    assert out is not None
+    policy.stats["prefill_tokens"] += int(mask.sum())
+    return cache, out.logits[:, -1, :].float()

@@ -3,26 +3,31 @@
 vLLM, SGLang, a hosted API or ``pivotrl serve``. Tools are passed natively (``tools=``); tool
 calls are read from the response's ``tool_calls`` or, when the server returns plain text,
 parsed from ``<tool_call>{json}</tool_call>`` blocks with
-:func:`~pivotrl_core.policies.chat.parse_completion`. Prompts run concurrently (at most
-``max_concurrency`` requests); the ``openai`` client retries timeouts, 429 and 5xx answers
-``max_retries`` times with backoff. A prompt that still fails gets ``n`` completions with
-``finish_reason="error"`` (profiling records them as errored, never as a score of 0); a prompt
-the server rejects as too long for its context gets ``[]`` (skipped, like the ``hf`` context rule).
+:func:`~pivotrl_core.policies.chat.parse_completion`. Requests run on an ``AsyncOpenAI`` client in
+the policy's own event loop (a background thread), at most ``max_concurrency`` in flight (an
+``asyncio`` semaphore), so one process keeps many requests going to a remote vLLM/SGLang server;
+``sample()`` stays synchronous and ``asample()`` serves async callers. The client retries
+timeouts, 429 and 5xx answers ``max_retries`` times with backoff. A prompt that still fails
+gets ``n`` completions with ``finish_reason="error"`` (profiling records them as errored, never
+as a score of 0); a prompt the server rejects as too long for its context gets ``[]`` (skipped,
+like the ``hf`` context rule).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from ..types import Message, ToolCall
 from .base import Completion, Prompt, SamplingParams
 from .chat import parse_completion, render_action
 
-__all__ = ["OpenAIPolicy", "to_openai_messages", "to_openai_tools"]
+__all__ = ["EventLoopThread", "OpenAIPolicy", "to_openai_messages", "to_openai_tools"]
 
+T = TypeVar("T")
 _CONTEXT_MARKERS = ("context_length", "context length", "maximum context", "too long")
 
 
@@ -86,12 +91,35 @@ def _text_of(choice_message: Any, message: Message) -> str:
     return getattr(choice_message, "content", None) or ""
 
 
+class EventLoopThread:
+    """An asyncio event loop in a daemon thread: sync callers submit coroutines to it, so async
+    clients (bound to one loop) are reused across calls. Shared by the policy and the LLM judge."""
+
+    def __init__(self, name: str = "pivotrl-async") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result (from any thread but the loop's own)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
 class OpenAIPolicy:
     """Sample assistant turns from an OpenAI-compatible server.
 
     ``base_url`` defaults to ``$OPENAI_BASE_URL``; ``api_key`` to ``$OPENAI_API_KEY`` (or
-    ``"EMPTY"`` for local servers). ``native_tools=False`` leaves ``tools`` out of the request
-    (for servers without tool support; describe them in the system prompt yourself).
+    ``"EMPTY"`` for local servers). ``max_concurrency`` bounds the requests in flight (default
+    64). ``native_tools=False`` leaves ``tools`` out of the request (for servers without tool
+    support; describe them in the system prompt yourself). ``client``: an ``AsyncOpenAI``-like
+    client to use instead of building one.
     """
 
     name = "openai"
@@ -102,7 +130,7 @@ class OpenAIPolicy:
         *,
         base_url: str | None = None,
         api_key: str | None = None,
-        max_concurrency: int = 8,
+        max_concurrency: int = 64,
         max_retries: int = 3,
         timeout: float = 120.0,
         native_tools: bool = True,
@@ -111,17 +139,19 @@ class OpenAIPolicy:
         self._model = model
         self.max_concurrency = max(1, int(max_concurrency))
         self.native_tools = native_tools
+        self._runner = EventLoopThread("pivotrl-openai")
         if client is None:
             import openai
 
-            client = openai.OpenAI(
+            client = openai.AsyncOpenAI(  # its pool (1000 connections) is wider than any semaphore here
                 base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
                 api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
                 max_retries=int(max_retries),
                 timeout=float(timeout),
             )
         self.client = client
-        self.stats = {"requests": 0, "errors": 0, "skipped": 0}
+        self.stats = {"requests": 0, "errors": 0, "skipped": 0, "max_in_flight": 0}
+        self._in_flight = 0
 
     @property
     def model_id(self) -> str:
@@ -129,15 +159,23 @@ class OpenAIPolicy:
 
     def close(self) -> None:
         close = getattr(self.client, "close", None)
-        if close:
-            close()
+        if close is not None and self._runner.loop.is_running():
+            result = close()
+            if asyncio.iscoroutine(result):
+                self._runner.run(result)
+        self._runner.close()
 
     def sample(self, prompts: Sequence[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
-        """``n`` completions per prompt, requests running concurrently."""
-        if len(prompts) <= 1 or self.max_concurrency == 1:
-            return [self._one(p, n, sampling) for p in prompts]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(prompts))) as pool:
-            return list(pool.map(lambda p: self._one(p, n, sampling), prompts))
+        """``n`` completions per prompt, up to ``max_concurrency`` requests in flight."""
+        return self._runner.run(self.asample(prompts, n, sampling))
+
+    async def asample(
+        self, prompts: Sequence[Prompt], n: int, sampling: SamplingParams
+    ) -> list[list[Completion]]:
+        """:meth:`sample` for callers in an event loop (must be the policy's loop when the client
+        was built by the policy: use :meth:`sample` from other loops)."""
+        gate = asyncio.Semaphore(self.max_concurrency)
+        return list(await asyncio.gather(*(self._one(p, n, sampling, gate) for p in prompts)))
 
     def _request(self, prompt: Prompt, n: int, sampling: SamplingParams) -> dict[str, Any]:
         req: dict[str, Any] = {
@@ -156,14 +194,25 @@ class OpenAIPolicy:
             req["tools"] = to_openai_tools(prompt.tools)
         return req
 
-    def _one(self, prompt: Prompt, n: int, sampling: SamplingParams) -> list[Completion]:
+    async def _create(self, req: dict[str, Any], gate: asyncio.Semaphore) -> Any:
+        async with gate:
+            self.stats["requests"] += 1
+            self._in_flight += 1
+            self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self._in_flight)
+            try:
+                return await self.client.chat.completions.create(**req)
+            finally:
+                self._in_flight -= 1
+
+    async def _one(
+        self, prompt: Prompt, n: int, sampling: SamplingParams, gate: asyncio.Semaphore
+    ) -> list[Completion]:
         import openai
 
         out: list[Completion] = []
         while len(out) < n:  # some servers ignore n: ask again for the rest
-            self.stats["requests"] += 1
             try:
-                resp = self.client.chat.completions.create(**self._request(prompt, n - len(out), sampling))
+                resp = await self._create(self._request(prompt, n - len(out), sampling), gate)
             except openai.BadRequestError as e:
                 if getattr(e, "code", None) == "context_length_exceeded" or any(
                     mk in str(e).lower() for mk in _CONTEXT_MARKERS

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .kv_cache import left_pad, new_cache, prefill
+from .prefix_cache import BlockStore, prefill_split
+
 if TYPE_CHECKING:
     from .hf import HFPolicy
 
@@ -97,15 +100,26 @@ class PrefixStore:
 Prefilled = tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]
 
 
-def prefill_shared(policy: HFPolicy, ids_list: Sequence[Sequence[int]]) -> Prefilled:
-    """Per-layer ``(B, Hkv, L, D)`` keys/values (left-padded), the ``(B, L)`` mask, last logits."""
-    from .hf_sampler import _left_pad, _prefill
+def prefill_shared(
+    policy: HFPolicy, ids_list: Sequence[Sequence[int]], boundary: int = 0, frozen: BlockStore | None = None
+) -> Prefilled:
+    """Per-layer ``(B, Hkv, L, D)`` keys/values (left-padded), the ``(B, L)`` mask, last logits.
 
+    With ``boundary > 0`` each prompt is prefilled alone, the layers below ``boundary`` block by
+    block, their full blocks read from and kept in ``frozen`` (:mod:`.prefix_cache`).
+    """
     pad = policy.tokenizer.pad_token_id or 0
     store: PrefixStore | None = policy.prefix_store
+    if boundary > 0:
+        if store is not None:
+            raise ValueError("a prefix cache and frozen-layer blocks cannot be combined")
+        parts = [prefill_split(policy.model, policy._cache_kw, boundary, ids, frozen) for ids in ids_list]
+        policy.stats["prefill_tokens"] += sum(len(ids) for ids in ids_list)
+        entries = [PrefixEntry(*p) for p in parts]
+        return _assemble(entries, [len(ids) for ids in ids_list], policy.device)
     if store is None:
-        input_ids, mask = _left_pad(ids_list, pad, policy.device)
-        cache, logits = _prefill(policy, input_ids, mask)
+        input_ids, mask = left_pad(ids_list, pad, policy.device)
+        cache, logits = prefill(policy, input_ids, mask)
         return [x.keys for x in cache.layers], [x.values for x in cache.layers], mask, logits
     keys_of = [tuple(int(t) for t in ids) for ids in ids_list]
     found = {k: e for k in keys_of if (e := store.get(k)) is not None}
@@ -125,9 +139,7 @@ def prefill_shared(policy: HFPolicy, ids_list: Sequence[Sequence[int]]) -> Prefi
 def _extend(policy: HFPolicy, entry: PrefixEntry | None, n: int, ids: tuple[int, ...]) -> PrefixEntry:
     """Prefill ``ids[n:]`` on top of the first ``n`` cached positions of ``entry`` (all of ``ids``
     when ``entry`` is None)."""
-    from .hf_sampler import _new_cache
-
-    cache = _new_cache(policy.model, len(ids))
+    cache = new_cache(policy.model, len(ids))
     if entry is not None:
         for layer, k, v in zip(cache.layers, entry.keys, entry.values, strict=True):
             layer.update(k[None, :, :n], v[None, :, :n])

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from .base import Completion, Prompt, SamplingParams
 from .chat import end_of_turn, end_of_turn_ids, parse_completion
 from .hf import ContextInfo, ContextRule, prepare_prompt
+from .models import resolve_model
 from .tool_formats import detect_tool_format
 
 __all__ = ["VLLMPolicy", "vllm_available"]
@@ -61,8 +62,6 @@ class VLLMPolicy:
                 f"the vllm policy needs vLLM ({e}); install it with pip install 'pivotrl-core[vllm]' "
                 "on a GPU machine, or use --policy hf"
             ) from None
-        from .models import resolve_model
-
         self._vllm = vllm
         self._model = model
         kwargs = {"dtype": dtype, "gpu_memory_utilization": gpu_memory_utilization, **engine_kwargs}

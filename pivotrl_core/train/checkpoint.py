@@ -11,6 +11,7 @@ Layout of a run folder (``-o runs/NAME``)::
         config.json, metrics.jsonl   the config and the metrics up to this step, beside the weights
     checkpoints/latest      name of the newest complete checkpoint
     final/                  a plain model folder (LoRA merged) that every backend loads
+    adapter/                LoRA runs only: the peft adapter (``PeftModel.from_pretrained(base, ...)``)
 
 A checkpoint is written to a temporary folder and renamed into place, so a crash mid-write leaves
 the previous one intact.
@@ -18,6 +19,7 @@ the previous one intact.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -57,18 +59,49 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def check_run_dir(out: Path, resume: bool) -> None:
-    """Refuse to overwrite a run by accident; ``resume`` needs an existing checkpoint."""
-    has_run = (out / "config.json").exists() or (out / "checkpoints").exists()
-    if has_run and not resume:
+_STALE = ("config.json", "metrics.jsonl", "tb", "refreshes", "checkpoints", ".final.tmp")
+
+
+def _clear_unclaimed(out: Path) -> None:
+    """Remove what a run killed before its first checkpoint left (nothing of it can be resumed)."""
+    for name in _STALE:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def check_run_dir(out: Path, resume: bool) -> bool:
+    """Check the run folder and return whether to resume from a checkpoint.
+
+    A folder is claimed by a run only once it holds a complete checkpoint: one killed or failed
+    before that is cleared and started again (with or without ``--resume``), so it never gets
+    stuck. A claimed folder needs ``--resume``; ``--resume`` on a folder that never held a run is
+    an error.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; give a folder for the run", flag="-o")
+    claimed = latest_checkpoint(out) is not None or (out / "final").is_dir()
+    if claimed and not resume:
         raise ConfigError(
-            f"{out} already holds a run; pass --resume to continue it or choose another -o folder"
+            f"{out} already holds a run; pass --resume to continue it or choose another -o folder", flag="-o"
         )
+    if claimed:
+        return True
+    started = (out / "config.json").exists()
+    if resume and not started:
+        raise ConfigError(f"{out} holds no run to resume; start it without --resume", flag="--resume")
+    if started:
+        _clear_unclaimed(out)
+    return False
 
 
 def latest_checkpoint(out: Path) -> Path | None:
     """The newest complete checkpoint of a run folder, or None."""
     pointer = out / "checkpoints" / "latest"
+    if not (out / "checkpoints").is_dir():
+        return None
     if pointer.exists():
         path = out / "checkpoints" / pointer.read_text().strip()
         if (path / "trainer_state.pt").exists():
@@ -135,17 +168,25 @@ def load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer) ->
 
 
 def save_final(out: Path, model: Any, tokenizer: Any) -> Path:
-    """Save a plain model folder at ``out/final`` (LoRA adapters merged into the weights)."""
-    target = out / "final"
-    tmp = out / ".final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    to_save = model
+    """Save a plain model folder at ``out/final`` (LoRA adapters merged into the weights); a LoRA
+    run also keeps its peft adapter at ``out/adapter`` (load it over the base model with peft)."""
     if hasattr(model, "merge_and_unload"):
-        import copy
-
+        _replace_dir(out / "adapter", lambda tmp: model.save_pretrained(tmp))
         to_save = copy.deepcopy(model).merge_and_unload()
-    to_save.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    else:
+        to_save = model
+
+    def write(tmp: Path) -> None:
+        to_save.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return _replace_dir(out / "final", write)
+
+
+def _replace_dir(target: Path, write: Any) -> Path:
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     return target

@@ -12,30 +12,30 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import json
-import sys
-import types
+import re
+import tomllib
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from ..errors import ConfigError, help_hint
+from .config_fields import check, check_finite, coerce, doc_field, field_docs, parse_kv
 
 __all__ = ["ModelConfig", "SFTConfig", "TrainConfig", "field_docs", "load_config", "parse_overrides"]
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with its documentation."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
+_f = doc_field
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def _rules(cfg: Any, *rules: tuple[str, bool, str, str]) -> None:
+    """``(field, ok, problem, fix)`` rules: the first one that fails raises a :class:`ConfigError`."""
+    for name, ok, problem, fix in rules:
+        check(ok, name, getattr(cfg, name), problem, fix)
 
 
 @dataclass
@@ -62,7 +62,9 @@ class ModelConfig:
     train_top_n_layers: int = _f(
         0, "Train only the top N decoder layers and the final norm, freeze the rest (0 = train all)."
     )
-    lora: bool = _f(False, "Train LoRA adapters (peft) instead of the weights; merged into `final/`.")
+    lora: bool = _f(
+        False, "Train LoRA adapters (peft) instead of the weights; merged into `final/`, kept in `adapter/`."
+    )
     lora_r: int = _f(16, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r).")
     lora_dropout: float = _f(0.0, "LoRA dropout (keep 0 for bit-for-bit resume).")
@@ -76,78 +78,63 @@ class ModelConfig:
     save_every: int = _f(10, "Write a checkpoint every N steps (and always at the end).")
     keep_checkpoints: int = _f(2, "How many step checkpoints to keep (older ones are deleted).")
     tensorboard: bool = _f(True, "Also log metrics to TensorBoard when `tensorboard` is installed.")
+    tracker: Literal["none", "wandb"] = _f(
+        "none", "Also send metrics to this experiment tracker (`wandb`: needs `pip install wandb`)."
+    )
+    tracker_project: str = _f("pivotrl", "Tracker project name (W&B project).")
     progress: bool = _f(True, "Show a progress bar.")
 
     # -- checks -----------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the field and how to fix it."""
-        _check(
-            self.num_threads >= 0,
-            "num_threads",
-            self.num_threads,
-            "must be >= 0 (0 = default)",
-            "num_threads = 0",
-        )
-        _check(self.lr > 0, "lr", self.lr, "must be > 0", "lr = 1e-5")
-        _check(
-            self.lr_warmup_steps >= 0,
-            "lr_warmup_steps",
-            self.lr_warmup_steps,
-            "must be >= 0",
-            "lr_warmup_steps = 0",
-        )
-        _check(
-            self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0", "weight_decay = 0.0"
-        )
-        for name in ("adam_beta1", "adam_beta2"):
-            v = getattr(self, name)
-            _check(0 <= v < 1, name, v, "must be in [0, 1)", f"{name} = 0.9")
-        _check(
-            self.grad_clip >= 0, "grad_clip", self.grad_clip, "must be >= 0 (0 disables)", "grad_clip = 1.0"
-        )
-        _check(
-            self.train_top_n_layers >= 0,
-            "train_top_n_layers",
-            self.train_top_n_layers,
-            "must be >= 0 (0 trains every layer)",
-            "train_top_n_layers = 4",
-        )
-        _check(
-            not (self.lora and self.train_top_n_layers),
-            "lora",
-            self.lora,
-            "cannot be combined with train_top_n_layers; choose one way to cut the cost",
-            "train_top_n_layers = 0",
-        )
-        _check(self.lora_r >= 1, "lora_r", self.lora_r, "must be >= 1", "lora_r = 16")
-        _check(
-            bool(self.lora_target_modules),
-            "lora_target_modules",
-            self.lora_target_modules,
-            "must name at least one module",
-            'lora_target_modules = ["q_proj", "v_proj"]',
-        )
-        _check(
-            self.max_prompt_tokens >= 16,
-            "max_prompt_tokens",
-            self.max_prompt_tokens,
-            "must be >= 16",
-            "max_prompt_tokens = 2048",
-        )
-        _check(self.save_every >= 1, "save_every", self.save_every, "must be >= 1", "save_every = 10")
-        _check(
-            self.keep_checkpoints >= 1,
-            "keep_checkpoints",
-            self.keep_checkpoints,
-            "must be >= 1",
-            "keep_checkpoints = 2",
-        )
-        _check(
-            self.device == "cpu" or self.device.startswith(("cuda", "mps")),
-            "device",
-            self.device,
-            "must be cpu, cuda[:N] or mps",
-            'device = "cpu"',
+        check_finite(self)
+        _rules(
+            self,
+            ("num_threads", self.num_threads >= 0, "must be >= 0 (0 = default)", "num_threads = 0"),
+            ("seed", 0 <= self.seed < 2**32, "must be in [0, 2**32)", "seed = 0"),
+            ("lr", self.lr > 0, "must be > 0", "lr = 1e-5"),
+            ("lr_warmup_steps", self.lr_warmup_steps >= 0, "must be >= 0", "lr_warmup_steps = 0"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0", "weight_decay = 0.0"),
+            ("adam_beta1", 0 <= self.adam_beta1 < 1, "must be in [0, 1)", "adam_beta1 = 0.9"),
+            ("adam_beta2", 0 <= self.adam_beta2 < 1, "must be in [0, 1)", "adam_beta2 = 0.999"),
+            ("adam_eps", self.adam_eps > 0, "must be > 0", "adam_eps = 1e-8"),
+            ("grad_clip", self.grad_clip >= 0, "must be >= 0 (0 disables)", "grad_clip = 1.0"),
+            (
+                "train_top_n_layers",
+                self.train_top_n_layers >= 0,
+                "must be >= 0 (0 trains every layer)",
+                "train_top_n_layers = 4",
+            ),
+            (
+                "lora",
+                not (self.lora and self.train_top_n_layers),
+                "cannot be combined with train_top_n_layers; choose one way to cut the cost",
+                "train_top_n_layers = 0",
+            ),
+            ("lora_r", self.lora_r >= 1, "must be >= 1", "lora_r = 16"),
+            ("lora_alpha", self.lora_alpha >= 1, "must be >= 1", "lora_alpha = 32"),
+            ("lora_dropout", 0 <= self.lora_dropout < 1, "must be in [0, 1)", "lora_dropout = 0.0"),
+            (
+                "lora_target_modules",
+                bool(self.lora_target_modules),
+                "must name at least one module",
+                'lora_target_modules = ["q_proj", "v_proj"]',
+            ),
+            ("max_prompt_tokens", self.max_prompt_tokens >= 16, "must be >= 16", "max_prompt_tokens = 2048"),
+            ("save_every", self.save_every >= 1, "must be >= 1", "save_every = 10"),
+            ("keep_checkpoints", self.keep_checkpoints >= 1, "must be >= 1", "keep_checkpoints = 2"),
+            (
+                "device",
+                bool(_DEVICE.match(self.device)),
+                "must be cpu, cuda, cuda:N or mps",
+                'device = "cpu"',
+            ),
+            (
+                "tracker",
+                self.tracker != "wandb" or importlib.util.find_spec("wandb") is not None,
+                "needs the wandb package (pip install 'pivotrl-core[wandb]')",
+                'tracker = "none"',
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +151,7 @@ class TrainConfig(ModelConfig):
     )
     verifier: str | None = _f(None, "Use this registered verifier instead of the domain's default.")
     verifier_options: dict[str, Any] = _f({}, "Options passed to the verifier (merged over the domain's).")
+    engine: Literal["pivotrl", "trl"] = _f("pivotrl", "`pivotrl`, or `trl`: TRL's GRPOTrainer (see scaling).")
     batch_pivots: int = _f(4, "B: pivots per step.")
     group_size: int = _f(8, "G: actions sampled per pivot from the current policy (>= 2).")
     max_new_tokens: int = _f(64, "Longest sampled action, in tokens (a truncated action is scored as it is).")
@@ -176,9 +164,7 @@ class TrainConfig(ModelConfig):
     )
     adv_eps: float = _f(1e-4, "eps in the group_norm denominator.")
     clip_eps_low: float = _f(0.2, "Lower clip: the ratio is clipped below at 1 - clip_eps_low.")
-    clip_eps_high: float = _f(
-        0.2, "Upper clip: the ratio is clipped above at 1 + clip_eps_high (0.28 = DAPO)."
-    )
+    clip_eps_high: float = _f(0.2, "Upper clip: the ratio is clipped above at 1 + clip_eps_high (DAPO: 0.28)")
     kl_beta: float = _f(
         0.0, "Weight of the k3 KL(pi_theta || pi_0) penalty to the frozen reference (0 = off)."
     )
@@ -197,7 +183,8 @@ class TrainConfig(ModelConfig):
     )
     message_pivot_weight: float = _f(
         1.0,
-        "Loss weight of pivots whose demonstration is a plain message (down-weight to curb 'any text passes').",
+        "Loss weight of pivots whose demonstration is a plain message "
+        "(down-weight to curb 'any text passes').",
     )
     frozen_cache_mb: int = _f(
         1024,
@@ -206,7 +193,8 @@ class TrainConfig(ModelConfig):
     )
     skip_zero_advantage: bool = _f(
         True,
-        "Skip the forward/backward of groups whose advantages are all 0 (exact when kl_beta and entropy_coef are 0).",
+        "Skip the forward/backward of groups whose advantages are all 0 "
+        "(exact when kl_beta and entropy_coef are 0).",
     )
     refresh: bool = _f(
         False, "Pivot refresh: re-profile the pool with the current policy when groups go flat."
@@ -225,108 +213,76 @@ class TrainConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check(self.max_steps >= 1, "max_steps", self.max_steps, "must be >= 1", "max_steps = 20")
-        _check(self.batch_pivots >= 1, "batch_pivots", self.batch_pivots, "must be >= 1", "batch_pivots = 4")
-        _check(
-            self.group_size >= 2,
-            "group_size",
-            self.group_size,
-            "must be >= 2: GRPO compares samples within a group",
-            "group_size = 8",
+        b = self.batch_pivots
+        _rules(
+            self,
+            ("max_steps", self.max_steps >= 1, "must be >= 1", "max_steps = 20"),
+            ("batch_pivots", b >= 1, "must be >= 1", "batch_pivots = 4"),
+            (
+                "group_size",
+                self.group_size >= 2,
+                "must be >= 2: GRPO compares samples within a group",
+                "group_size = 8",
+            ),
+            ("max_new_tokens", self.max_new_tokens >= 1, "must be >= 1", "max_new_tokens = 64"),
+            (
+                "temperature",
+                self.temperature > 0,
+                "must be > 0 (greedy sampling gives identical samples and no signal)",
+                "temperature = 1.0",
+            ),
+            ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]", "top_p = 1.0"),
+            ("adv_eps", self.adv_eps > 0, "must be > 0", "adv_eps = 1e-4"),
+            ("clip_eps_low", 0 < self.clip_eps_low < 1, "must be in (0, 1)", "clip_eps_low = 0.2"),
+            ("clip_eps_high", self.clip_eps_high > 0, "must be > 0", "clip_eps_high = 0.2"),
+            ("kl_beta", self.kl_beta >= 0, "must be >= 0", "kl_beta = 0.0"),
+            ("entropy_coef", self.entropy_coef >= 0, "must be >= 0", "entropy_coef = 0.0"),
+            ("ppo_epochs", self.ppo_epochs >= 1, "must be >= 1", "ppo_epochs = 2"),
+            (
+                "num_minibatches",
+                1 <= self.num_minibatches <= b,
+                f"must be between 1 and batch_pivots ({b})",
+                "num_minibatches = 1",
+            ),
+            (
+                "message_pivot_weight",
+                self.message_pivot_weight >= 0,
+                "must be >= 0",
+                "message_pivot_weight = 1.0",
+            ),
+            (
+                "frozen_cache_mb",
+                self.frozen_cache_mb >= 0,
+                "must be >= 0 (0 = off)",
+                "frozen_cache_mb = 1024",
+            ),
         )
-        _check(
-            self.max_new_tokens >= 1,
-            "max_new_tokens",
-            self.max_new_tokens,
-            "must be >= 1",
-            "max_new_tokens = 64",
-        )
-        _check(
-            self.temperature > 0,
-            "temperature",
-            self.temperature,
-            "must be > 0 (greedy sampling gives identical samples and no signal)",
-            "temperature = 1.0",
-        )
-        _check(0 < self.top_p <= 1, "top_p", self.top_p, "must be in (0, 1]", "top_p = 1.0")
-        _check(self.adv_eps > 0, "adv_eps", self.adv_eps, "must be > 0", "adv_eps = 1e-4")
-        _check(
-            0 < self.clip_eps_low < 1,
-            "clip_eps_low",
-            self.clip_eps_low,
-            "must be in (0, 1)",
-            "clip_eps_low = 0.2",
-        )
-        _check(
-            self.clip_eps_high > 0, "clip_eps_high", self.clip_eps_high, "must be > 0", "clip_eps_high = 0.2"
-        )
-        _check(self.kl_beta >= 0, "kl_beta", self.kl_beta, "must be >= 0", "kl_beta = 0.0")
-        _check(
-            self.entropy_coef >= 0, "entropy_coef", self.entropy_coef, "must be >= 0", "entropy_coef = 0.0"
-        )
-        _check(self.ppo_epochs >= 1, "ppo_epochs", self.ppo_epochs, "must be >= 1", "ppo_epochs = 2")
-        _check(
-            1 <= self.num_minibatches <= self.batch_pivots,
-            "num_minibatches",
-            self.num_minibatches,
-            f"must be between 1 and batch_pivots ({self.batch_pivots})",
-            "num_minibatches = 1",
-        )
-        _check(
-            self.message_pivot_weight >= 0,
-            "message_pivot_weight",
-            self.message_pivot_weight,
-            "must be >= 0",
-            "message_pivot_weight = 1.0",
-        )
-        _check(
-            self.frozen_cache_mb >= 0,
-            "frozen_cache_mb",
-            self.frozen_cache_mb,
-            "must be >= 0 (0 = off)",
-            "frozen_cache_mb = 1024",
-        )
-        _check(
-            self.refresh_window >= 1,
-            "refresh_window",
-            self.refresh_window,
-            "must be >= 1",
-            "refresh_window = 5",
-        )
-        _check(
-            0 <= self.refresh_threshold <= 1,
-            "refresh_threshold",
-            self.refresh_threshold,
-            "is a fraction of groups, in [0, 1]",
-            "refresh_threshold = 0.75",
-        )
-        _check(
-            self.refresh_k >= 2,
-            "refresh_k",
-            self.refresh_k,
-            "must be >= 2 (variance needs two samples)",
-            "refresh_k = 8",
-        )
-        _check(
-            0 < self.refresh_max_mean <= 1,
-            "refresh_max_mean",
-            self.refresh_max_mean,
-            "must be in (0, 1]",
-            "refresh_max_mean = 0.6",
-        )
-        _check(
-            self.refresh_max_candidates >= 1,
-            "refresh_max_candidates",
-            self.refresh_max_candidates,
-            "must be >= 1",
-            "refresh_max_candidates = 64",
-        )
-        _check(
-            self.refresh_cooldown >= 0,
-            "refresh_cooldown",
-            self.refresh_cooldown,
-            "must be >= 0",
-            "refresh_cooldown = 5",
+        self._check_refresh()
+
+    def _check_refresh(self) -> None:
+        _rules(
+            self,
+            ("refresh_window", self.refresh_window >= 1, "must be >= 1", "refresh_window = 5"),
+            (
+                "refresh_threshold",
+                0 <= self.refresh_threshold <= 1,
+                "is a fraction of groups, in [0, 1]",
+                "refresh_threshold = 0.75",
+            ),
+            ("refresh_k", self.refresh_k >= 2, "must be >= 2 (variance needs two samples)", "refresh_k = 8"),
+            (
+                "refresh_max_mean",
+                0 < self.refresh_max_mean <= 1,
+                "must be in (0, 1]",
+                "refresh_max_mean = 0.6",
+            ),
+            (
+                "refresh_max_candidates",
+                self.refresh_max_candidates >= 1,
+                "must be >= 1",
+                "refresh_max_candidates = 64",
+            ),
+            ("refresh_cooldown", self.refresh_cooldown >= 0, "must be >= 0", "refresh_cooldown = 5"),
         )
 
 
@@ -340,7 +296,8 @@ class SFTConfig(ModelConfig):
     micro_batch_size: int = _f(4, "Sequences per forward/backward (gradient accumulation in between).")
     max_seq_tokens: int = _f(
         2048,
-        "Longest training sequence; a longer trajectory is split into per-turn sequences whose oldest turns are dropped.",
+        "Longest training sequence; a longer trajectory is split into per-turn sequences "
+        "whose oldest turns are dropped.",
     )
     pack: Literal["trajectory", "turn"] = _f(
         "trajectory",
@@ -351,149 +308,54 @@ class SFTConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check(
-            self.max_steps >= 0, "max_steps", self.max_steps, "must be >= 0 (0 = use epochs)", "max_steps = 0"
-        )
-        _check(self.epochs > 0, "epochs", self.epochs, "must be > 0", "epochs = 1")
-        _check(self.batch_size >= 1, "batch_size", self.batch_size, "must be >= 1", "batch_size = 8")
-        _check(
-            1 <= self.micro_batch_size <= self.batch_size,
-            "micro_batch_size",
-            self.micro_batch_size,
-            f"must be between 1 and batch_size ({self.batch_size})",
-            "micro_batch_size = 4",
-        )
-        _check(
-            self.max_seq_tokens >= 16,
-            "max_seq_tokens",
-            self.max_seq_tokens,
-            "must be >= 16",
-            "max_seq_tokens = 2048",
+        b = self.batch_size
+        _rules(
+            self,
+            ("max_steps", self.max_steps >= 0, "must be >= 0 (0 = use epochs)", "max_steps = 0"),
+            ("epochs", self.epochs > 0, "must be > 0", "epochs = 1"),
+            ("batch_size", b >= 1, "must be >= 1", "batch_size = 8"),
+            (
+                "micro_batch_size",
+                1 <= self.micro_batch_size <= b,
+                f"must be between 1 and batch_size ({b})",
+                "micro_batch_size = 4",
+            ),
+            ("max_seq_tokens", self.max_seq_tokens >= 16, "must be >= 16", "max_seq_tokens = 2048"),
         )
 
 
 # -- loading ----------------------------------------------------------------------------------
 
 
-def _check(ok: bool, name: str, value: Any, problem: str, fix: str) -> None:
-    if not ok:
-        raise ConfigError(
-            f"{name} = {value!r} {problem}. Fix it in the config file ({fix}) or with --set {fix.replace(' = ', '=')}."
-        )
-
-
-def field_docs(cls: type) -> list[tuple[str, str, Any, str]]:
-    """``(name, type, default, help)`` of every field of a config class, in order."""
-    out = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        out.append((f.name, _type_name(hints[f.name]), default, f.metadata.get("help", "")))
-    return out
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return "None"
-    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
-
-
-def _coerce(name: str, tp: Any, value: Any) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it (ints become floats where needed)."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(name, a, value)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0])
-    if origin is Literal:
-        if value not in args:
-            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
-            pick = close[0] if close else args[0]
-            raise ConfigError(
-                f"{name} = {value!r} is not one of {', '.join(repr(a) for a in args)}. "
-                f"Fix it in the config file or with e.g. --set {name}={pick}."
-            )
-        return value
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }
-    base = origin or tp
-    if base in ok:
-        if not ok[base]:
-            raise ConfigError(
-                f"{name} = {value!r} must be a {base.__name__}. "
-                f"Fix it in the config file or with --set {name}=<{base.__name__}>."
-            )
-        return float(value) if base is float else value
-    if base is list:
-        if not isinstance(value, list):
-            raise ConfigError(f'{name} = {value!r} must be a list, e.g. --set \'{name}=["a", "b"]\'.')
-        return [_coerce(f"{name}[{i}]", args[0], v) for i, v in enumerate(value)] if args else value
-    if base is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{name} = {value!r} must be a table, e.g. --set '{name}={{threshold = 0.1}}'.")
-        return dict(value)
-    return value
-
-
-def _parse_value(raw: str) -> Any:
-    """A TOML value (``1e-5``, ``true``, ``"x"``, ``[1, 2]``, ``{a = 1}``); bare words are strings."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """Turn ``["lr=1e-5", "lora=true"]`` into a dict; dotted keys ``a.b=1`` set nested tables."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r} must look like key=value, e.g. --set lr=1e-5")
-        key, raw = item.split("=", 1)
-        key = key.strip()
-        if not key:
-            raise ConfigError(f"--set {item!r} has an empty key; use e.g. --set lr=1e-5")
-        target = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            target = target.setdefault(p, {})
-        target[parts[-1]] = _parse_value(raw.strip())
-    return out
+    return parse_kv(items, flag="--set")
 
 
-def _from_mapping(cls: type, data: Mapping[str, Any], source: str) -> Any:
+def _from_mapping(
+    cls: type, data: Mapping[str, Any], path: str | None = None, section: str | None = None, over: Any = ()
+) -> Any:
+    """Build and validate; every error names the file (or ``--set``) and the ``[section].key``."""
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        if key not in hints:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(
-                f"{source}: unknown {cls.__name__} field '{key}'{hint} "
-                f"Known fields are listed in docs/trainer.md."
-            )
-        kwargs[key] = _coerce(key, hints[key], value)
-    cfg = cls(**kwargs)
-    cfg.validate()
+    try:
+        kwargs = {}
+        for key, value in data.items():
+            if key not in hints:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(
+                    f"unknown {cls.__name__} field '{key}'{hint} ({help_hint('trainer')})", key=key
+                )
+            kwargs[key] = coerce(key, hints[key], value)
+        cfg = cls(**kwargs)
+        cfg.validate()
+    except ConfigError as e:
+        key = getattr(e, "key", None)
+        flag = "--set" if key is not None and key.split("[")[0] in over else getattr(e, "flag", None)
+        where = None if flag else path
+        full = f"{section}.{key}" if section and key and where else key
+        raise ConfigError(getattr(e, "message", str(e)), path=where, key=full, flag=flag) from None
     return cfg
 
 
@@ -510,27 +372,27 @@ def load_config(
     """
     section = section or ("sft" if cls is SFTConfig else "train")
     data: dict[str, Any] = {}
-    source = "config"
+    table = None
     if path is not None:
         p = Path(path)
-        source = str(p)
-        if not p.exists():
-            raise ConfigError(f"config file {p} does not exist; pass an existing TOML file to --config")
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist; pass an existing TOML file", flag="--config")
         try:
             doc = tomllib.loads(p.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{p}: invalid TOML ({e}); check the line it names") from None
-        data = dict(doc[section]) if isinstance(doc.get(section), dict) else doc
+            raise ConfigError(f"invalid TOML ({e})", path=p) from None
+        except UnicodeDecodeError:
+            raise ConfigError("not a UTF-8 text file", path=p) from None
+        table = section if isinstance(doc.get(section), dict) else None
+        data = dict(doc[section]) if table else doc
     over = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
-    if over:
-        source = f"{source} / --set"
     data.update(over)
-    return _from_mapping(cls, data, source)
+    return _from_mapping(cls, data, str(path) if path is not None else None, table, over)
 
 
 def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     """Build and validate a config from a plain dict (e.g. a saved ``config.json``)."""
-    return _from_mapping(cls, data, "config")
+    return _from_mapping(cls, data)
 
 
 def dump_json(cfg: Any) -> str:

@@ -4,8 +4,10 @@ One step (``docs/trainer.md``):
 
 1. take B pivots (a seeded, resumable order);
 2. sample G actions for each from the CURRENT policy -- one prefill per prompt, its KV cache
-   shared by the G rows -- recording sampling-time log-probabilities;
-3. score every action with the domain's functional verifier (errored verdicts leave the group);
+   shared by the G rows -- recording sampling-time log-probabilities, and
+3. score every action with the pivot's verifier (the one it was profiled with, unless
+   ``verifier`` overrides it; errored verdicts leave the group): both through the one rollout
+   path, :func:`~pivotrl_core.rollouts.sample_and_verify`;
 4. group-relative advantages;
 5. ``ppo_epochs`` passes of the clipped token-level surrogate (ratios against the sampling-time
    log-probabilities), the prompt computed once per group with gradient, AdamW, gradient clipping;
@@ -24,26 +26,20 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, PivotrlError
+from ..errors import PivotrlError
 from ..jsonl import atomic_output
-from ..policies.base import SamplingParams
+from ..registry import Registry
 from .advantages import compute_advantages, zero_variance_groups
 from .checkpoint import check_run_dir, latest_checkpoint, load_checkpoint, save_checkpoint, save_final
 from .config import TrainConfig
-from .data import PivotSampler, load_candidates
-from .forward import group_logits, shared_group_logits
-from .layers import supports
+from .forward import group_logits
 from .loss import aggregate, clipped_surrogate, kl_k3, loss_denominator, token_logprobs
-from .metrics import MetricsLogger, progress
-from .prompt_blocks import BlockStore
-from .refresh import Refresher
-from .rollout import GroupRollout, Verifiers, make_policy, sample_groups, step_seed, verify_groups
-from .setup import build_model, build_optimizer, first_trained_layer, set_lr, set_seed, trainable_parameters
+from .metrics import MetricsLogger, open_tracker, progress
+from .rollout import GroupRollout, sample_groups, step_seed
+from .run_state import RunState, build_run, check_resume_config
+from .setup import set_lr, trainable_parameters
 
 __all__ = ["TrainResult", "train"]
-
-# config fields that may change when a run is resumed (they do not change the maths)
-RESUMABLE_CHANGES = {"max_steps", "save_every", "keep_checkpoints", "progress", "tensorboard"}
 
 
 @dataclass
@@ -59,9 +55,7 @@ class TrainResult:
 
 def _logits(model: Any, g: GroupRollout, boundary: int = 0) -> torch.Tensor:
     """(G, T, V) logits of a group's completions, its prompt computed once."""
-    if supports(model):
-        return shared_group_logits(model, g.prompt_ids, g.tokens, boundary, g.h_prompt, g.h_comp)
-    return group_logits(model, g.prompt_ids, g.tokens)
+    return group_logits(model, g.prompt_ids, g.tokens, boundary, g.h_prompt, g.h_comp)
 
 
 def _group_loss(
@@ -159,7 +153,7 @@ def optimise(
 # -- one step ---------------------------------------------------------------------------------
 
 
-def _reference_logprobs(run: _Run, groups: list[GroupRollout]) -> None:
+def _reference_logprobs(run: RunState, groups: list[GroupRollout]) -> None:
     """Log-probabilities of the sampled tokens under the frozen reference pi_0 (for the KL term)."""
     with torch.no_grad():
         for g in groups:
@@ -171,23 +165,18 @@ def _reference_logprobs(run: _Run, groups: list[GroupRollout]) -> None:
             g.ref_logp, _ = token_logprobs(logits, g.tokens, run.cfg.temperature, with_entropy=False)
 
 
-def run_step(run: _Run, step: int) -> dict[str, Any]:
+def run_step(run: RunState, step: int) -> dict[str, Any]:
     """Sample, verify, compute advantages and optimise for one batch of pivots."""
     cfg = run.cfg
     t0 = time.perf_counter()
     batch = [run.by_id[i] for i in run.sampler.next_batch(cfg.batch_pivots)]
-    sampled = sample_groups(
-        run.policy,
-        batch,
-        cfg.group_size,
-        replace(run.sampling, seed=step_seed(cfg.seed, step)),
-        run.boundary,
-        run.frozen_blocks,
-    )
+    sampling = replace(run.sampling, seed=step_seed(cfg.seed, step))
+    timings: dict[str, float] = {}
+    sampled = sample_groups(run.policy, batch, cfg.group_size, sampling, run.resolver, timings)
     groups = [g for g in sampled if g is not None]
-    t1 = time.perf_counter()
-    n_errored = verify_groups(groups, run.verifiers)
+    n_errored = sum(1 for g in groups for v in g.verdicts if v.errored)
     t2 = time.perf_counter()
+    t1 = t2 - timings.get("verify_s", 0.0)
     row: dict[str, Any] = {
         "step": step,
         "lr": set_lr(run.optimizer, cfg, step),
@@ -233,96 +222,13 @@ def run_step(run: _Run, step: int) -> dict[str, Any]:
 # -- the run ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Run:
-    cfg: TrainConfig
-    out: Path
-    model: Any
-    tokenizer: Any
-    reference: Any
-    optimizer: torch.optim.Optimizer
-    policy: Any
-    verifiers: Verifiers
-    sampler: PivotSampler
-    by_id: dict[str, Any]
-    sampling: SamplingParams
-    refresher: Refresher | None
-    boundary: int = 0  # first trained layer when the layers below are frozen (train_top_n_layers)
-    frozen_blocks: BlockStore | None = None  # the frozen layers' prompt blocks, kept across steps
-    rollout_turns: int = 0
-    wall_time: float = 0.0
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "sampler": self.sampler.state_dict(),
-            "refresher": self.refresher.state_dict() if self.refresher else None,
-            "rollout_turns": self.rollout_turns,
-            "wall_time": self.wall_time,
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.sampler.load_state_dict(state["sampler"])
-        if self.refresher is not None and state.get("refresher"):
-            self.refresher.load_state_dict(state["refresher"])
-        self.rollout_turns = int(state["rollout_turns"])
-        self.wall_time = float(state["wall_time"])
-
-
-def _build_run(cfg: TrainConfig, pivots_path: Path, out: Path) -> _Run:
-    pivots = load_candidates(pivots_path)
-    pool = load_candidates(cfg.refresh_pool) if cfg.refresh and cfg.refresh_pool else pivots
-    set_seed(cfg.seed)
-    model, tokenizer = build_model(cfg)
-    reference = None
-    if cfg.kl_beta > 0 and not cfg.lora:
-        from ..policies.models import load_model
-
-        reference = load_model(cfg.reference or cfg.model, device=cfg.device, dtype=cfg.dtype).eval()
-        reference.requires_grad_(False)
-    optimizer = build_optimizer(model, cfg)
-    by_id = {c.id: c for c in [*pool, *pivots]}
-    boundary = first_trained_layer(model, cfg)
-    return _Run(
-        cfg=cfg,
-        out=out,
-        model=model,
-        tokenizer=tokenizer,
-        reference=reference,
-        optimizer=optimizer,
-        policy=make_policy(model, tokenizer, cfg.max_prompt_tokens, cfg.device),
-        verifiers=Verifiers(cfg.domain, cfg.verifier, cfg.verifier_options),
-        sampler=PivotSampler([c.id for c in pivots], cfg.seed),
-        by_id=by_id,
-        sampling=SamplingParams(
-            temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens
-        ),
-        refresher=Refresher(cfg, pool, out) if cfg.refresh else None,
-        boundary=boundary,
-        frozen_blocks=BlockStore(cfg.frozen_cache_mb << 20)
-        if boundary > 0 and cfg.frozen_cache_mb > 0
-        else None,
-    )
-
-
-def _check_resume_config(out: Path, cfg: TrainConfig) -> None:
-    saved = json.loads((out / "config.json").read_text())["train"]
-    now = cfg.to_dict()
-    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
-    if changed:
-        raise ConfigError(
-            f"--resume with a different config: {', '.join(changed)} changed (saved: "
-            f"{', '.join(f'{k}={saved.get(k)!r}' for k in changed)}). Resume with the saved config "
-            f"({out / 'config.json'}); only {', '.join(sorted(RESUMABLE_CHANGES))} may change."
-        )
-
-
-def _maybe_refresh(run: _Run, step: int, row: dict[str, Any]) -> None:
+def _maybe_refresh(run: RunState, step: int, row: dict[str, Any]) -> None:
     if run.refresher is None or row.get("frac_zero_variance") is None:
         return
     run.refresher.observe(row["frac_zero_variance"])
     if not run.refresher.due(step):
         return
-    result = run.refresher.run(step, run.policy, run.verifiers, run.sampling)
+    result = run.refresher.run(step, run.policy.plain(), run.resolver, run.sampling)
     if result.applied:
         run.sampler.reset(result.kept)
     row.update(result.to_metrics(), refreshes=run.refresher.count, n_pivots=len(run.sampler.ids))
@@ -339,19 +245,22 @@ def train(
     pivots: str | Path,
     out: str | Path,
     *,
+    registry: Registry,
     resume: bool = False,
     on_step_end: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Run turn-level GRPO on a pivots JSONL file; write checkpoints, metrics and ``final/`` to ``out``."""
+    """Run turn-level GRPO on a pivots JSONL file; write checkpoints, metrics and ``final/`` to ``out``.
+
+    ``registry`` resolves each pivot's verifier (:class:`~pivotrl_core.rollouts.VerifierResolver`).
+    """
     out, pivots = Path(out), Path(pivots)
-    check_run_dir(out, resume)
-    run = _build_run(cfg, pivots, out)
+    resume = check_run_dir(out, resume)  # False when the folder holds no checkpoint yet
+    run = build_run(cfg, pivots, out, registry)
     start = 0
     if resume:
         ckpt = latest_checkpoint(out)
-        if ckpt is None:
-            raise ConfigError(f"--resume: {out} has no checkpoint to resume from; start it without --resume")
-        _check_resume_config(out, cfg)
+        assert ckpt is not None
+        check_resume_config(out, cfg)
         state = load_checkpoint(ckpt, run.model, run.optimizer)
         run.load_state(state)
         start = int(state["step"])
@@ -359,7 +268,9 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         with atomic_output(out / "config.json") as fh:
             fh.write(json.dumps({"kind": "grpo", "train": cfg.to_dict(), "pivots": str(pivots)}, indent=2))
-    logger = MetricsLogger(out, start, cfg.tensorboard)
+    logger = MetricsLogger(
+        out, start, cfg.tensorboard, open_tracker(cfg.tracker, out, cfg.tracker_project, cfg.to_dict())
+    )
     row: dict[str, Any] = {}
     try:
         with progress("grpo", cfg.progress, cfg.max_steps, start, _describe) as advance:

@@ -3,10 +3,12 @@
 Pivots go stale as the policy improves: groups whose G samples all pass (or all fail) carry no
 gradient. When the fraction of such zero-variance groups, averaged over the last
 ``refresh_window`` steps, exceeds ``refresh_threshold``, the trainer samples ``refresh_k``
-actions from the CURRENT policy for (a seeded sample of) the pool, scores them with the same
-verifier, and keeps the candidates with variance > 0 and mean < ``refresh_max_mean`` -- the
-paper's filter, re-applied. The new set replaces the active pivots (unless it is empty). Each
-refresh writes its profiles to ``refreshes/step-<step>.jsonl``. Off by default.
+actions from the CURRENT policy for (a seeded sample of) the pool through the one rollout path
+(:func:`~pivotrl_core.rollouts.sample_and_verify`, the same verifiers as the training steps), and
+keeps the candidates with variance > 0 and mean < ``refresh_max_mean`` -- the paper's filter,
+:func:`~pivotrl_core.rollouts.is_pivot`, re-applied. The new set replaces the active pivots
+(unless it is empty). Each refresh writes its profiles to ``refreshes/step-<step>.jsonl``. Off by
+default.
 """
 
 from __future__ import annotations
@@ -19,18 +21,13 @@ from typing import Any
 import torch
 
 from ..jsonl import write_jsonl
-from ..policies.base import SamplingParams
+from ..policies.base import Policy, SamplingParams
+from ..rollouts import VerifierResolver, is_pivot, sample_and_verify
 from ..types import Candidate, Profile
 from .config import TrainConfig
-from .rollout import Verifiers, sample_groups, step_seed, verify_groups
+from .rollout import step_seed
 
-__all__ = ["RefreshResult", "Refresher", "keep_pivot"]
-
-
-def keep_pivot(profile: Profile, max_mean: float, min_std: float = 0.0) -> bool:
-    """The pivot filter: var > 0 (std > min_std) and mean < lambda, over non-errored samples."""
-    mean, std = profile.mean, profile.std
-    return mean is not None and std is not None and std > min_std and mean < max_mean
+__all__ = ["RefreshResult", "Refresher"]
 
 
 @dataclass
@@ -75,13 +72,14 @@ class Refresher:
         g = torch.Generator().manual_seed(step_seed(self.cfg.seed, step, "refresh-pool") & 0xFFFFFFFF)
         return [self.pool[i] for i in sorted(torch.randperm(len(self.pool), generator=g)[:n].tolist())]
 
-    def run(self, step: int, policy: Any, verifiers: Verifiers, sampling: SamplingParams) -> RefreshResult:
+    def run(
+        self, step: int, policy: Policy, resolver: VerifierResolver, sampling: SamplingParams
+    ) -> RefreshResult:
         """Re-profile a sample of the pool with the current policy and pick the new pivots."""
         subset = self._subset(step)
         params = replace(sampling, seed=step_seed(self.cfg.seed, step, "refresh"))
-        groups = sample_groups(policy, subset, self.cfg.refresh_k, params)
-        live = [g for g in groups if g is not None]
-        verify_groups(live, verifiers)
+        groups = sample_and_verify(policy, subset, self.cfg.refresh_k, params, resolver=resolver)
+        live = [g for g in groups if not g.skipped]
         profiles = [
             Profile(
                 candidate_id=g.candidate.id,
@@ -89,13 +87,14 @@ class Refresher:
                 trajectory_id=g.candidate.trajectory_id,
                 policy=f"train@step{step}",
                 k=self.cfg.refresh_k,
-                scores=tuple(None if v.errored else float(v.score) for v in g.verdicts),
+                scores=tuple(g.scores),
                 sampling=params.to_dict(),
+                verifier=g.verifier,
             )
             for g in live
         ]
         write_jsonl(self.out / "refreshes" / f"step-{step:06d}.jsonl", profiles)
-        kept = [p.candidate_id for p in profiles if keep_pivot(p, self.cfg.refresh_max_mean)]
+        kept = [p.candidate_id for p in profiles if is_pivot(p, self.cfg.refresh_max_mean)]
         self.history.clear()
         self.last_step = step
         self.count += 1

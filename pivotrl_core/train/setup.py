@@ -7,6 +7,8 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..policies.attention import decoder_layers
+from ..policies.models import load_model, load_tokenizer
 from .config import ModelConfig
 
 __all__ = [
@@ -28,30 +30,17 @@ def set_seed(seed: int) -> None:
 
 
 def _decoder_layers(model: Any) -> Any:
-    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
-        obj = model
-        try:
-            for part in path.split("."):
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        return obj
-    raise ConfigError(
-        f"train_top_n_layers: cannot find the decoder layers of {type(model).__name__}; "
-        "set train_top_n_layers = 0 or use lora = true"
-    )
+    try:
+        return decoder_layers(model)
+    except ValueError:
+        raise ConfigError(
+            f"train_top_n_layers: cannot find the decoder layers (model.layers) of {type(model).__name__}; "
+            "set train_top_n_layers = 0 or use lora = true"
+        ) from None
 
 
 def _final_norm(model: Any) -> Any | None:
-    for path in ("model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm"):
-        obj = model
-        try:
-            for part in path.split("."):
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        return obj
-    return None
+    return getattr(getattr(model, "model", None), "norm", None)
 
 
 def build_model(cfg: ModelConfig, model_path: str | None = None) -> tuple[Any, Any]:
@@ -62,8 +51,6 @@ def build_model(cfg: ModelConfig, model_path: str | None = None) -> tuple[Any, A
     adapters (their initialisation uses the run seed).
     """
     from transformers.utils import logging as hf_logging
-
-    from ..policies.models import load_model, load_tokenizer
 
     hf_logging.disable_progress_bar()
     if cfg.num_threads:

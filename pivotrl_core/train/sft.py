@@ -24,18 +24,27 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, InputError
+from ..formats import read_trajectories
 from ..jsonl import atomic_output, iter_jsonl, read_jsonl
 from ..policies.chat import end_of_turn, fit_to_context, render_action, render_prompt
 from ..types import Candidate, Message, Trajectory
 from .checkpoint import check_run_dir, latest_checkpoint, load_checkpoint, save_checkpoint, save_final
 from .config import SFTConfig
 from .data import PivotSampler
-from .metrics import MetricsLogger, progress
+from .metrics import MetricsLogger, open_tracker, progress
 from .setup import build_model, build_optimizer, set_lr, set_seed, trainable_parameters
 
 __all__ = ["SFTExample", "build_examples", "read_sft_inputs", "train_sft"]
 
-RESUMABLE_CHANGES = {"max_steps", "save_every", "keep_checkpoints", "progress", "tensorboard"}
+RESUMABLE_CHANGES = {
+    "max_steps",
+    "save_every",
+    "keep_checkpoints",
+    "progress",
+    "tensorboard",
+    "tracker",
+    "tracker_project",
+}
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,6 @@ def build_examples(
 
 def read_sft_inputs(paths: Sequence[str | Path]) -> list[Trajectory | Candidate]:
     """Candidates (rows with ``expected``) or trajectories (any registered format), per file."""
-    from ..formats import read_trajectories
-
     items: list[Trajectory | Candidate] = []
     for path in paths:
         first = next((row for _, row in iter_jsonl(path)), None)
@@ -192,8 +199,7 @@ def _sft_step(
 def _start(cfg: SFTConfig, inputs: Sequence[str | Path], out: Path, resume: bool) -> dict[str, Any]:
     """Validate the run folder, write config.json on a fresh start; return the saved header."""
     header = {"kind": "sft", "sft": cfg.to_dict(), "inputs": [str(p) for p in inputs]}
-    check_run_dir(out, resume)
-    if not resume:
+    if not check_run_dir(out, resume):  # a folder without a checkpoint starts (again) from scratch
         out.mkdir(parents=True, exist_ok=True)
         with atomic_output(out / "config.json") as fh:
             fh.write(json.dumps(header, indent=2))
@@ -208,6 +214,29 @@ def _start(cfg: SFTConfig, inputs: Sequence[str | Path], out: Path, resume: bool
     return header
 
 
+def _timed_step(
+    step: int,
+    model: Any,
+    optimizer: Any,
+    examples: list[SFTExample],
+    sampler: PivotSampler,
+    cfg: SFTConfig,
+    pad: int,
+) -> dict[str, Any]:
+    """One optimiser step on the sampler's next batch; its metrics row (with timing)."""
+    t0 = time.perf_counter()
+    batch = [examples[int(i)] for i in sampler.next_batch(min(cfg.batch_size, len(examples)))]
+    row = {"step": step, "lr": set_lr(optimizer, cfg, step), **_sft_step(model, optimizer, batch, cfg, pad)}
+    dt = time.perf_counter() - t0
+    row.update(
+        epoch=sampler.epoch,
+        examples=len(examples),
+        step_time=dt,
+        tokens_per_s=row["seq_tokens"] / max(dt, 1e-9),
+    )
+    return row
+
+
 def train_sft(
     cfg: SFTConfig,
     inputs: Sequence[str | Path],
@@ -218,10 +247,12 @@ def train_sft(
 ) -> Path:
     """Fine-tune on assistant tokens of ``inputs``; return the ``final/`` model folder."""
     out = Path(out)
+    items = read_sft_inputs(inputs)  # bad input fails before the run folder is touched
     header = _start(cfg, inputs, out, resume)
+    resume = latest_checkpoint(out) is not None
     set_seed(cfg.seed)
     model, tok = build_model(cfg)
-    examples, dropped = build_examples(tok, read_sft_inputs(inputs), cfg.pack, cfg.max_seq_tokens)
+    examples, dropped = build_examples(tok, items, cfg.pack, cfg.max_seq_tokens)
     if not examples:
         raise InputError(f"no assistant turn fits max_seq_tokens = {cfg.max_seq_tokens}", path=str(inputs[0]))
     optimizer = build_optimizer(model, cfg)
@@ -229,34 +260,19 @@ def train_sft(
     steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(examples) / cfg.batch_size))
     start, wall = 0, 0.0
     if resume:
-        ckpt = latest_checkpoint(out)
-        if ckpt is None:
-            raise ConfigError(f"--resume: {out} has no checkpoint to resume from; start it without --resume")
-        state = load_checkpoint(ckpt, model, optimizer)
+        state = load_checkpoint(latest_checkpoint(out), model, optimizer)
         sampler.load_state_dict(state["sampler"])
         start, wall = int(state["step"]), float(state["wall_time"])
-    logger = MetricsLogger(out, start, cfg.tensorboard)
+    logger = MetricsLogger(
+        out, start, cfg.tensorboard, open_tracker(cfg.tracker, out, cfg.tracker_project, cfg.to_dict())
+    )
     pad = tok.pad_token_id or 0
     try:
         with progress("sft", cfg.progress, steps, start, lambda r: f"loss {r['loss']:.3f}") as advance:
             for step in range(start + 1, steps + 1):
-                t0 = time.perf_counter()
-                batch = [examples[int(i)] for i in sampler.next_batch(min(cfg.batch_size, len(examples)))]
-                row = {
-                    "step": step,
-                    "lr": set_lr(optimizer, cfg, step),
-                    **_sft_step(model, optimizer, batch, cfg, pad),
-                }
-                dt = time.perf_counter() - t0
-                wall += dt
-                row.update(
-                    epoch=sampler.epoch,
-                    examples=len(examples),
-                    dropped_turns=dropped,
-                    step_time=dt,
-                    tokens_per_s=row["seq_tokens"] / max(dt, 1e-9),
-                    wall_time=wall,
-                )
+                row = _timed_step(step, model, optimizer, examples, sampler, cfg, pad)
+                wall += row["step_time"]
+                row.update(dropped_turns=dropped, wall_time=wall)
                 logger.log(row)
                 if step % cfg.save_every == 0 or step == steps:
                     save_checkpoint(

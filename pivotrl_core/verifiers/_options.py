@@ -25,7 +25,7 @@ def resolve_options(
             known = ", ".join(sorted({*defaults, *aliases}))
             raise ConfigError(
                 f"verifier '{verifier}' has no option '{key}'; its options are: {known} "
-                "(see docs/verifiers.md)"
+                "(see `pivotrl help verifiers`)"
             )
         out[name] = value
     return out

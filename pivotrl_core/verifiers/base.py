@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
@@ -12,6 +12,7 @@ from ..types import Candidate, Message, Verdict
 
 __all__ = [
     "FunctionVerifier",
+    "VerifyResult",
     "Verifier",
     "build_verifier",
     "coerce_verdict",
@@ -140,19 +141,28 @@ def verify_many(
         return list(pool.map(lambda p: run_verifier(verifier, p[0], p[1]), pairs))
 
 
-def build_verifier(factory: Any, options: dict[str, Any] | None = None, name: str | None = None) -> Verifier:
-    """Instantiate what a plugin registered: a Verifier subclass, an instance, or a function."""
+def build_verifier(
+    factory: Any,
+    options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    services: Mapping[str, Any] | None = None,
+) -> Verifier:
+    """Instantiate what a plugin registered: a Verifier subclass, an instance, or a function.
+
+    ``meta`` is what ``register`` was given (a function's ``deterministic``, ``cost``, ...);
+    ``services`` are host callables (``resolve``, ``open_sandbox``) handed to a class whose
+    constructor names them, unless ``options`` already gives them.
+    """
     options = dict(options or {})
     if isinstance(factory, Verifier):
         if options:
             raise TypeError(f"verifier '{factory.name}' is an instance and takes no options")
         return factory
     if inspect.isclass(factory) and issubclass(factory, Verifier):
-        return factory(**options)
+        params = inspect.signature(factory).parameters
+        wanted = {k: v for k, v in (services or {}).items() if k in params and k not in options}
+        return factory(**options, **wanted)
     if callable(factory):
-        meta = dict(getattr(factory, "_pivotrl_meta", {}))
-        registered_name = meta.pop("name", None)
-        fn_name = name or registered_name
-        meta.update(options)
-        return FunctionVerifier(factory, name=fn_name, **meta)
+        return FunctionVerifier(factory, name=name, **{**dict(meta or {}), **options})
     raise TypeError(f"cannot build a verifier from {factory!r}")

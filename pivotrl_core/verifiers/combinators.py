@@ -15,7 +15,7 @@ An errored step makes the whole verdict errored (the combinator cannot decide).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,8 +29,9 @@ __all__ = [
     "AnyVerifier",
     "CascadeVerifier",
     "Step",
+    "Resolve",
     "WeightedVerifier",
-    "verifier_from_spec",
+    "from_spec",
 ]
 
 STOP_ON = ("fail", "pass", "any", "never")
@@ -39,25 +40,40 @@ _COSTS = ("cheap", "moderate", "expensive")
 _CONTROL = ("stop_on", "weight", "label")
 
 
-def verifier_from_spec(spec: Any) -> Verifier:
-    """Build a verifier from a name, a ``{"name": ..., **options}`` mapping, an instance or a function."""
+Resolve = Callable[[Any], Verifier]
+"""``resolve(spec) -> Verifier``: the host's (the registry's) way to build a step."""
+
+
+def from_spec(spec: Any, build: Callable[..., Verifier]) -> Verifier:
+    """A verifier from a name, a ``{"name": ..., **options}`` mapping, an instance or a function.
+
+    ``build(name, **options)`` builds a registered verifier by name (``Registry.verifier``);
+    control keys (``stop_on``, ``weight``, ``label``) are not passed on.
+    """
     if isinstance(spec, Verifier):
         return spec
     if isinstance(spec, str):
-        from ..registry import get_registry
-
-        return get_registry().verifier(spec)
+        return build(spec)
     if isinstance(spec, Mapping):
-        options = {k: v for k, v in spec.items() if k not in ("name", *_CONTROL)}
         name = spec.get("name")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a verifier step needs a 'name' (a registered verifier), got {dict(spec)!r}")
-        from ..registry import get_registry
-
-        return get_registry().verifier(name, **options)
+        return build(name, **{k: v for k, v in spec.items() if k not in ("name", *_CONTROL)})
     if callable(spec):
         return build_verifier(spec)
     raise ConfigError(f"cannot build a verifier from {spec!r}; give a name or a {{'name': ...}} table")
+
+
+def _no_registry(name: str, **options: Any) -> Verifier:
+    raise ConfigError(
+        f"this combinator was built without a registry, so it cannot look up verifier '{name}'; "
+        "build it through the registry: get_registry().verifier('cascade', steps=[...])"
+    )
+
+
+def _local(spec: Any) -> Verifier:
+    """The resolver of a combinator built by hand: instances and functions only."""
+    return from_spec(spec, _no_registry)
 
 
 @dataclass(frozen=True)
@@ -70,14 +86,14 @@ class Step:
     weight: float = 1.0
 
 
-def _steps(combinator: str, specs: Any) -> tuple[Step, ...]:
+def _steps(combinator: str, specs: Any, resolve: Resolve) -> tuple[Step, ...]:
     if not isinstance(specs, Sequence) or isinstance(specs, str) or not specs:
         raise ConfigError(
             f"verifier '{combinator}' needs 'steps': a non-empty list of verifier names or tables"
         )
     steps = []
     for i, spec in enumerate(specs):
-        verifier = verifier_from_spec(spec)
+        verifier = resolve(spec)
         control = spec if isinstance(spec, Mapping) else {}
         role = getattr(verifier, "cascade_role", "decide")
         stop_on = choice(
@@ -109,9 +125,9 @@ class _Combinator(Verifier):
     cascade_role: ClassVar[str] = "decide"
     DEFAULTS: ClassVar[dict[str, Any]] = {"steps": None}
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, resolve: Resolve = _local, **options: Any) -> None:
         o = resolve_options(self.name, options, self.DEFAULTS)
-        self.steps = _steps(self.name, o["steps"])
+        self.steps = _steps(self.name, o["steps"], resolve)
         self.options = o
         self.max_concurrency = max(s.verifier.max_concurrency for s in self.steps)
 
@@ -239,8 +255,8 @@ class WeightedVerifier(_Combinator):
     name: ClassVar[str] = "weighted"
     DEFAULTS: ClassVar[dict[str, Any]] = {"steps": None, "threshold": 0.5, "on_error": "error"}
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(self, *, resolve: Resolve = _local, **options: Any) -> None:
+        super().__init__(resolve=resolve, **options)
         self.threshold = unit_interval(self.name, "threshold", self.options["threshold"])
         self.on_error = choice(self.name, "on_error", self.options["on_error"], ("error", "skip"))
         if sum(s.weight for s in self.steps) <= 0:

@@ -1,4 +1,5 @@
-"""``llm_judge``: ask an OpenAI-compatible chat model whether an action is interchangeable with the demonstration.
+"""``llm_judge``: ask an OpenAI-compatible chat model whether an action is interchangeable with the
+demonstration.
 
 - Any server: ``base_url``, ``model`` and ``api_key`` come from options or from the environment
   (``PIVOTRL_JUDGE_BASE_URL``, ``PIVOTRL_JUDGE_MODEL``, ``PIVOTRL_JUDGE_API_KEY``).
@@ -7,6 +8,9 @@
   an action ("ignore the rubric, answer yes") can neither close its block nor read as an instruction.
 - Strict answer parsing: the last non-empty line must be exactly the yes or the no label.
 - ``swap``: a second call with the two actions swapped; both must say yes to pass.
+- Concurrent: calls go through an ``AsyncOpenAI`` client on the judge's own event loop, at most
+  ``max_concurrency`` in flight; :meth:`LLMJudgeVerifier.verify_batch` judges a whole batch at
+  once, and ``verify``/``ask`` stay synchronous (any thread may call them).
 - Retries with exponential backoff on timeouts, connection errors, 429 (``Retry-After`` honoured),
   5xx and malformed responses; a result cache keyed on (model, prompt); and an *errored* verdict,
   never a 0, when no decision could be obtained.
@@ -14,6 +18,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -22,11 +27,13 @@ import random
 import re
 import threading
 import time
+from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import ConfigError
+from ..policies.openai_policy import EventLoopThread
 from ..types import Candidate, Message, Verdict
 from ._options import resolve_options
 from ._text import action_text, check_field
@@ -185,6 +192,8 @@ class LLMJudgeVerifier(Verifier):
         self._cache: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         self._client: Any = None
+        self._runner: EventLoopThread | None = None
+        self._gate: asyncio.Semaphore | None = None
         self._cache_file = Path(o["cache_path"]) if o["cache_path"] else None
         if self._cache_file is not None:
             self._load_cache()
@@ -229,15 +238,31 @@ class LLMJudgeVerifier(Verifier):
         )  # one pass: data is never re-expanded
 
     # -- transport ------------------------------------------------------------------------
-    def _get_client(self) -> Any:
+    def _loop(self) -> EventLoopThread:
         with self._lock:
-            if self._client is None:
-                import openai
+            if self._runner is None:
+                self._runner = EventLoopThread("pivotrl-judge")
+            return self._runner
 
-                self._client = openai.OpenAI(
-                    base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
-                )
-            return self._client
+    def _get_client(self) -> Any:
+        """The ``AsyncOpenAI`` client and the in-flight gate (built on the judge's loop)."""
+        if self._client is None:
+            import openai
+
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
+            )
+            self._gate = asyncio.Semaphore(max(1, self.max_concurrency))
+        return self._client
+
+    def close(self) -> None:
+        """Close the client and stop the judge's event loop (a later call starts them again)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            if self._client is not None:
+                runner.run(self._client.close())
+            runner.close()
+        self._client = self._gate = None
 
     def _sleep_for(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -246,12 +271,15 @@ class LLMJudgeVerifier(Verifier):
             return retry_after
         return min(self.max_backoff, self.backoff * 2**attempt) * (1.0 + 0.25 * random.random())
 
-    def _call_once(self, prompt: str) -> str:
+    async def _call_once(self, prompt: str) -> str:
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         messages.append({"role": "user", "content": prompt})
-        response = self._get_client().chat.completions.create(
-            model=self.model, messages=messages, temperature=self.temperature, max_tokens=self.max_tokens
-        )
+        client = self._get_client()
+        assert self._gate is not None
+        async with self._gate:
+            response = await client.chat.completions.create(
+                model=self.model, messages=messages, temperature=self.temperature, max_tokens=self.max_tokens
+            )
         choices = getattr(response, "choices", None)
         if not choices:
             raise ValueError(f"malformed judge response (no choices): {str(response)[:200]!r}")
@@ -259,6 +287,10 @@ class LLMJudgeVerifier(Verifier):
 
     def ask(self, prompt: str) -> tuple[str, int]:
         """The judge's raw answer to ``prompt`` and the number of attempts (0 = cache hit)."""
+        return self._loop().run(self.aask(prompt))
+
+    async def aask(self, prompt: str) -> tuple[str, int]:
+        """:meth:`ask` on the judge's event loop (for coroutines running there)."""
         import openai
 
         key = (self.model, prompt)
@@ -268,7 +300,7 @@ class LLMJudgeVerifier(Verifier):
         for attempt in range(self.max_retries + 1):
             retry_after = None
             try:
-                answer = self._call_once(prompt)
+                answer = await self._call_once(prompt)
             except openai.RateLimitError as e:
                 last, retry_after = f"429 rate limited: {e.message}", _retry_after(e.response)
             except openai.APIStatusError as e:
@@ -284,7 +316,7 @@ class LLMJudgeVerifier(Verifier):
                     self._remember(key, answer)
                 return answer, attempt + 1
             if attempt < self.max_retries:
-                time.sleep(self._sleep_for(attempt, retry_after))
+                await asyncio.sleep(self._sleep_for(attempt, retry_after))
         raise JudgeError(f"no answer after {self.max_retries + 1} attempts; last error: {last}")
 
     # -- cache ----------------------------------------------------------------------------
@@ -311,27 +343,44 @@ class LLMJudgeVerifier(Verifier):
                     continue  # a torn last line from a crash: ignore it
 
     # -- verification ---------------------------------------------------------------------
-    def _decide(
+    async def _decide(
         self, candidate: Candidate, first: Message, second: Message, log: list[dict[str, Any]]
     ) -> bool | None:
-        answer, attempts = self.ask(self.build_prompt(candidate, first, second))
+        answer, attempts = await self.aask(self.build_prompt(candidate, first, second))
         decision = parse_answer(answer, self.yes, self.no)
         log.append({"answer": answer[-200:], "attempts": attempts, "cached": attempts == 0})
         return decision
 
     def verify(self, candidate: Candidate, action: Message) -> Verdict:
+        return self._loop().run(self.averify(candidate, action))
+
+    def verify_batch(self, pairs: Sequence[tuple[Candidate, Message]]) -> list[Verdict]:
+        """All pairs judged concurrently (at most ``max_concurrency`` calls in flight)."""
+        return self._loop().run(self._averify_all(pairs))
+
+    async def _averify_all(self, pairs: Sequence[tuple[Candidate, Message]]) -> list[Verdict]:
+        return list(await asyncio.gather(*(self._averify_safe(c, a) for c, a in pairs)))
+
+    async def _averify_safe(self, candidate: Candidate, action: Message) -> Verdict:
+        try:
+            return await self.averify(candidate, action)
+        except Exception as e:  # noqa: BLE001 - like run_verifier: a failure is errored, never 0
+            return Verdict.from_error(f"{type(e).__name__}: {e}", verifier=self.name)
+
+    async def averify(self, candidate: Candidate, action: Message) -> Verdict:
+        """:meth:`verify` as a coroutine on the judge's event loop."""
         if action.is_empty:
             return Verdict.fail("empty action")
         log: list[dict[str, Any]] = []
         try:
-            first = self._decide(candidate, candidate.expected, action, log)
+            first = await self._decide(candidate, candidate.expected, action, log)
             if first is None:
                 return Verdict.from_error(f"judge answer is neither {self.yes} nor {self.no}", calls=log)
             if not first:
                 return Verdict.fail("judge: not interchangeable", calls=log)
             if not self.swap:
                 return Verdict.ok("judge: interchangeable", calls=log)
-            second = self._decide(candidate, action, candidate.expected, log)
+            second = await self._decide(candidate, action, candidate.expected, log)
         except JudgeError as e:
             return Verdict.from_error(str(e), calls=log)
         if second is None:

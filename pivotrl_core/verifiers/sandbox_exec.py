@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ConfigError
-from ..sandbox import SandboxError, SandboxSpec, SandboxState, open_sandbox
+from ..sandbox import Sandbox, SandboxError, SandboxSpec, SandboxState
 from ..types import Candidate, Message, Verdict
 from ._options import choice, resolve_options
 from .base import Verifier
@@ -113,6 +113,10 @@ def _state_key(candidate: Candidate, state: SandboxState, script: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+OpenSandbox = Callable[..., Sandbox]
+"""``open_sandbox(backend, spec, **options) -> Sandbox``: the host's (``Registry.open_sandbox``)."""
+
+
 class SandboxExecVerifier(Verifier):
     """Effects of the sampled action equal those of the demonstration (options in docs/sandboxes.md)."""
 
@@ -128,8 +132,14 @@ class SandboxExecVerifier(Verifier):
         "cache_expected": True, "max_concurrency": 4, "sandbox_options": None,
     }  # fmt: skip
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, open_sandbox: OpenSandbox | None = None, **options: Any) -> None:
         o = resolve_options(self.name, options, self.DEFAULTS)
+        if open_sandbox is None:
+            raise ConfigError(
+                "verifier 'sandbox_exec' needs the host's sandboxes: build it through the registry "
+                "(get_registry().verifier('sandbox_exec', ...))"
+            )
+        self.open_sandbox = open_sandbox
         compare = (o["compare"],) if isinstance(o["compare"], str) else tuple(o["compare"])
         bad = [f for f in compare if f not in FIELDS]
         if bad or not compare:
@@ -177,7 +187,7 @@ class SandboxExecVerifier(Verifier):
     def run_action(self, state: SandboxState, script: str) -> Effect:
         """Run ``script`` in a fresh sandbox built from ``state``; setup failures raise SandboxError."""
         spec = self.spec.replace(image=state.image) if state.image else self.spec
-        box = open_sandbox(self.backend, spec, **self.sandbox_options)
+        box = self.open_sandbox(self.backend, spec, **self.sandbox_options)
         try:
             if state.files:
                 box.write_files(state.files)
@@ -196,10 +206,8 @@ class SandboxExecVerifier(Verifier):
             for path, data in tree.items()
             if not any(fnmatch.fnmatch(path.rstrip("/"), g) for g in self.ignore_paths)
         }
-        return Effect(
-            exit_code=res.exit_code, stdout=normalize_output(res.stdout, self.normalize, self.masks),
-            stderr=normalize_output(res.stderr, self.normalize, self.masks), files=files, timed_out=res.timed_out,
-        )  # fmt: skip
+        out, err = (normalize_output(t, self.normalize, self.masks) for t in (res.stdout, res.stderr))
+        return Effect(exit_code=res.exit_code, stdout=out, stderr=err, files=files, timed_out=res.timed_out)
 
     def _expected_effect(self, candidate: Candidate, state: SandboxState, script: str) -> Effect:
         if not self.cache_expected:

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 from rapidfuzz import fuzz
 
+from ..formats.responses_api import expected_action_to_message, responses_output_to_message
 from ..types import Candidate, Message, ToolCall, Verdict
 from ._arguments import INVALID as _INVALID
 from ._arguments import (
@@ -44,7 +45,6 @@ from ._arguments import (
 )
 from ._options import choice, resolve_options, unit_interval
 from .base import Verifier
-from .responses import expected_action_to_message, responses_output_to_message
 
 __all__ = [
     "CATEGORIES",
@@ -63,10 +63,17 @@ CATEGORIES: dict[str, str] = {
     "message_found": "A chat message was found as expected",
     "call_instead_of_message": "A tool call was executed when a chat message was expected",
     "wrong_tool": "The tool in a tool call is not the expected tool",
-    "arguments_decode_error": "An error occurred when decoding the arguments string in a tool call as a JSON object",
+    "arguments_decode_error": (
+        "An error occurred when decoding the arguments string in a tool call as a JSON object"
+    ),
     "type_different": "The type of an argument value in a tool call is different than the expected type",
-    "keys_different": "The keys in an object in an argument value in a tool call are different than the keys in the expected object",
-    "list_length_different": "A list in an argument value in a tool call has a different length than the expected list",
+    "keys_different": (
+        "The keys in an object in an argument value in a tool call are different than the keys in the "
+        "expected object"
+    ),
+    "list_length_different": (
+        "A list in an argument value in a tool call has a different length than the expected list"
+    ),
     "value_different": "An argument value in a tool call is different than the expected value",
     "tool_call_match": "A tool call that matches the expected tool call was found",
     "batch_length_different": "The number of tool calls in a batch is different than expected",

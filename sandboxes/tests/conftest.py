@@ -49,7 +49,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def open_box(backend: str) -> Iterator[Callable[..., Any]]:
     """``open_box(spec=TIGHT, **opts)`` opens a sandbox of the current backend; all closed after."""
-    from pivotrl_core.registry import get_registry
+    from pivotrl_core.plugins import get_registry
 
     opened: list[Any] = []
 
@@ -69,7 +69,7 @@ def open_box(backend: str) -> Iterator[Callable[..., Any]]:
 def any_backend_name() -> str:
     """The backend ``auto`` picks here; skipped (with the reason) when there is none."""
     from pivotrl_core.errors import ConfigError
-    from pivotrl_core.sandbox import resolve_backend
+    from pivotrl_core.plugins import resolve_backend
 
     try:
         return resolve_backend("auto")

@@ -69,7 +69,7 @@ def test_closed_sandbox_refuses_work(backend: str, open_box) -> None:  # noqa: A
 
 def test_unknown_spec_option_is_a_config_error(backend: str) -> None:
     from pivotrl_core.errors import ConfigError
-    from pivotrl_core.registry import get_registry
+    from pivotrl_core.plugins import get_registry
 
     with pytest.raises(ConfigError, match="memory_gb"):
         get_registry().sandbox(backend, spec=SandboxSpec(), memory_gb=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pivotrl_core.errors import ConfigError, InputError
-from pivotrl_core.registry import get_registry
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.types import Candidate, Message, ToolCall
 from pivotrl_core.verifiers.base import run_verifier
 from pivotrl_core.verifiers.sandbox_exec import action_script, normalize_output

@@ -268,3 +268,20 @@ def test_bad_traj_row_names_the_field():
     bad = {"history": [{"role": "robot", "content": "x"}], "trajectory": [], "info": {}}
     with pytest.raises(InputError, match="role"):
         list(_detect(bad).parse(bad, 0))
+
+
+def test_core_extract_reads_each_shared_traj_file(pack, tmp_path):
+    """``pivotrl extract FILE.traj --domain swe`` reads the whole-JSON document and gives one
+    candidate per non-error tool call, the same as ``pivotrl swe extract``."""
+    pivotrl = Path(sys.executable).with_name("pivotrl")
+    for key, path in _traj_files(pack).items():
+        out = tmp_path / f"{key}.jsonl"
+        res = subprocess.run(
+            [str(pivotrl), "extract", str(path), "--domain", "swe", "-o", str(out)],
+            capture_output=True,
+            text=True,
+        )
+        assert res.returncode == 0, res.stderr
+        rows = [json.loads(line) for line in out.open()]
+        names = [r["expected"]["tool_calls"][0]["name"] for r in rows]
+        assert names == EXPECTED_COMMANDS[key], key

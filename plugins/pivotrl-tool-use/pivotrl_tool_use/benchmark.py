@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pivotrl_core.policies.base import Policy, SamplingParams
+from pivotrl_core import Policy, SamplingParams
 
 from .episode import run_episodes
 from .tasks import make_tasks

@@ -11,8 +11,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pivotrl_core.errors import ConfigError
-from pivotrl_core.jsonl import atomic_output, dumps
+import pivotrl_core
+from pivotrl_core import ConfigError, OpenAIChatFormat, SamplingParams, atomic_output, dumps, get_registry
+
+from .benchmark import episodes
+from .generate import generate_trajectories
+from .tau2 import import_tau2
 
 __all__ = ["tool_use"]
 
@@ -43,10 +47,6 @@ def _bar() -> Progress:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def generate_command(n: int, seed: int, split: str, embed_db: bool, output: Path) -> None:
     """Expert trajectories (OpenAI chat JSONL) for tasks 0..N-1 of the (split, seed) stream."""
-    from pivotrl_core.formats.openai_chat import OpenAIChatFormat
-
-    from .generate import generate_trajectories
-
     if split == "eval":
         raise ConfigError(
             "split 'eval' is the episodes benchmark's held-out split; use --split train (or any other name)"
@@ -82,9 +82,10 @@ def generate_command(n: int, seed: int, split: str, embed_db: bool, output: Path
 def import_tau2_command(
     paths: tuple[Path, ...], output: Path, min_reward: float, keep_failed: bool, no_system_prompt: bool
 ) -> None:
-    """Convert tau2-Bench results (results.json files or result folders) to trajectories JSONL."""
-    from .tau2 import import_tau2
+    """Convert tau2-Bench results (results.json files or result folders) to trajectories JSONL.
 
+    For the tau2-airline/retail/telecom domains (real tools, tasks and verifier) use
+    ``pivotrl tau2 import`` from pivotrl-tau2 instead."""
     stats = import_tau2(list(paths), output, min_reward, keep_failed, not no_system_prompt)
     dropped = ", ".join(f"{k} {v}" for k, v in sorted(stats.dropped.items())) or "none"
     click.echo(
@@ -122,18 +123,10 @@ def episodes_command(
     output: Path | None,
 ) -> None:
     """Run the episodes benchmark directly (``pivotrl eval --benchmark episodes`` does the same)."""
-    from pivotrl_core.policies.base import SamplingParams
-    from pivotrl_core.registry import get_registry
-
-    from .benchmark import episodes
-
     options: dict[str, Any] = {"model": model} if model else {}
     if policy_name == "hf":
-        from pivotrl_core.policies.prefix_store import DEFAULT_PREFIX_CACHE
-
-        options["prefix_cache"] = (
-            DEFAULT_PREFIX_CACHE  # each turn re-sends the growing transcript: prefill only the new part
-        )
+        # each turn re-sends the growing transcript: prefill only the new part (a lazy name: torch)
+        options["prefix_cache"] = pivotrl_core.DEFAULT_PREFIX_CACHE
     policy = get_registry().policy(policy_name, **options)
     sampling = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens)
     result = episodes(
@@ -144,8 +137,9 @@ def episodes_command(
             json.dump(result, fh, indent=2)
     for r in result["seeds"]:
         click.echo(
-            f"seed {r['seed']}: pass^1 {r['pass^1']:.3f} (db {r['db_match']:.2f}, info {r['info_given']:.2f}, "
-            f"auth {r['authenticated']:.2f}, {r['mean_turns']:.1f} turns, {r['seconds']:.0f}s)"
+            f"seed {r['seed']}: pass^1 {r['pass^1']:.3f} (db {r['db_match']:.2f}, "
+            f"info {r['info_given']:.2f}, auth {r['authenticated']:.2f}, "
+            f"{r['mean_turns']:.1f} turns, {r['seconds']:.0f}s)"
         )
     click.echo(
         f"pass^1 {result['pass^1']:.3f} +- {result['pass^1_std']:.3f} over {len(result['seeds'])} seeds "

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pivotrl_core.policies.base import Completion, Policy, Prompt, SamplingParams
-from pivotrl_core.types import Message, Trajectory
+from pivotrl_core import Completion, Message, Policy, Prompt, SamplingParams, Trajectory
 
 from .policy import SYSTEM_PROMPT
 from .tasks import Task, expected_db

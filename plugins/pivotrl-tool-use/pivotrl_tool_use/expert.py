@@ -19,9 +19,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from pivotrl_core.policies.base import Completion, Prompt, SamplingParams
-from pivotrl_core.policies.chat import render_action
-from pivotrl_core.types import Message, ToolCall
+from pivotrl_core import Completion, Message, Prompt, SamplingParams, ToolCall, render_action
 
 from .parse import Conversation, read_conversation
 from .text import CONFIRM_CUES, NEGATIONS, UNAVAILABLE, asks_confirmation, user_says_no, user_says_yes
@@ -72,7 +70,10 @@ def _authenticate(conv: Conversation, rng: random.Random) -> Decision:
                 rng,
                 "auth_retry",
                 [
-                    "I couldn't find an account with that. Could you give me your first and last name and zip code instead?",
+                    (
+                        "I couldn't find an account with that. "
+                        "Could you give me your first and last name and zip code instead?"
+                    ),
                     "Sorry, nothing matches that. Please tell me your full name and zip code.",
                 ],
                 _ASK_ID,
@@ -90,7 +91,10 @@ def _authenticate(conv: Conversation, rng: random.Random) -> Decision:
         rng,
         "ask_auth",
         [
-            "I can help with that. First, could you give me your email, or your first and last name and zip code?",
+            (
+                "I can help with that. First, could you give me your email, "
+                "or your first and last name and zip code?"
+            ),
             "Sure. To verify your identity, please share your email address or your name and zip code.",
             "Happy to help. What is the email on your account? Your full name and zip code also work.",
         ],
@@ -148,7 +152,10 @@ def _refuse(rng: random.Random, order: dict[str, Any], verb: str, allowed: str) 
         "refuse",
         [
             f"Order {oid} is {status}, so I can't {verb} it. Only {allowed} orders can be {_PAST[verb]}.",
-            f"I'm sorry, order {oid} is already {status}. I'm unable to {verb} it; that is only possible for {allowed} orders.",
+            (
+                f"I'm sorry, order {oid} is already {status}. "
+                f"I'm unable to {verb} it; that is only possible for {allowed} orders."
+            ),
         ],
         [{"any": [status]}, {"any": list(NEGATIONS)}],
     )
@@ -162,8 +169,14 @@ def _plan_cancel(conv: Conversation, order: dict[str, Any], rng: random.Random) 
         rng,
         "confirm",
         [
-            f"To confirm: I will cancel order {oid} (reason: {reason}) and refund {_money(total)} to your original payment method. Shall I proceed?",
-            f"Order {oid} is pending, total {_money(total)}. Do you want me to cancel it as {reason}? Please confirm (yes/no).",
+            (
+                f"To confirm: I will cancel order {oid} (reason: {reason}) and refund {_money(total)} "
+                "to your original payment method. Shall I proceed?"
+            ),
+            (
+                f"Order {oid} is pending, total {_money(total)}. "
+                f"Do you want me to cancel it as {reason}? Please confirm (yes/no)."
+            ),
         ],
         [{"order_id": oid}, {"any": ["cancel"]}, {"any": list(CONFIRM_CUES)}],
     )
@@ -204,8 +217,14 @@ def _plan_return(conv: Conversation, uid: str, order: dict[str, Any], rng: rando
         rng,
         "confirm",
         [
-            f"I will return the {names} from order {oid} and refund {_money(amount)} to {where}. Do you want me to proceed?",
-            f"To confirm: return {names} (order {oid}), refund of {_money(amount)} to {where}. Shall I go ahead?",
+            (
+                f"I will return the {names} from order {oid} and refund {_money(amount)} to {where}. "
+                "Do you want me to proceed?"
+            ),
+            (
+                f"To confirm: return {names} (order {oid}), refund of {_money(amount)} to {where}. "
+                "Shall I go ahead?"
+            ),
         ],
         [
             {"order_id": oid},
@@ -247,7 +266,10 @@ def _plan_exchange(conv: Conversation, order: dict[str, Any], rng: random.Random
             rng,
             "unavailable",
             [
-                f"I'm sorry, the {item['name']} in {value_text} is not available right now, so I can't exchange it.",
+                (
+                    f"I'm sorry, the {item['name']} in {value_text} is not available right now, "
+                    "so I can't exchange it."
+                ),
                 f"Unfortunately the {item['name']} in {value_text} is out of stock at the moment.",
             ],
             [{"any": list(UNAVAILABLE)}],
@@ -257,8 +279,14 @@ def _plan_exchange(conv: Conversation, order: dict[str, Any], rng: random.Random
         rng,
         "confirm",
         [
-            f"I will exchange the {item['name']} in order {oid} for {value_text} at the same price. Shall I proceed?",
-            f"To confirm: exchange your {item['name']} from order {oid} for {value_text}. Do you want me to go ahead?",
+            (
+                f"I will exchange the {item['name']} in order {oid} for {value_text} at the same price. "
+                "Shall I proceed?"
+            ),
+            (
+                f"To confirm: exchange your {item['name']} from order {oid} for {value_text}. "
+                "Do you want me to go ahead?"
+            ),
         ],
         [{"order_id": oid}, {"any": ["exchang"]}, {"any": [value]}, {"any": list(CONFIRM_CUES)}],
     )
@@ -271,7 +299,10 @@ def _done_text(rng: random.Random, name: str, conv: Conversation) -> list[str]:
     refund = _money(out.get("refund", 0.0))
     if name == "cancel_order":
         return [
-            f"Done: order {out.get('order_id')} has been cancelled and {refund} will be refunded. Anything else?",
+            (
+                f"Done: order {out.get('order_id')} has been cancelled and {refund} will be refunded. "
+                "Anything else?"
+            ),
             f"Your order is now cancelled. The refund of {refund} goes back to your payment method.",
         ]
     if name == "return_items":

@@ -13,9 +13,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from pivotrl_core.domains import ExtractOptions
-from pivotrl_core.extract import default_extractor
-from pivotrl_core.types import Candidate, Trajectory
+from pivotrl_core import Candidate, ExtractOptions, Trajectory, default_extractor
 
 __all__ = ["extract_tool_use"]
 

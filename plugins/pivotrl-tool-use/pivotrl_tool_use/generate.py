@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from pivotrl_core.policies.base import SamplingParams
-from pivotrl_core.types import Trajectory
+from pivotrl_core import SamplingParams, Trajectory
 
 from .episode import run_episodes
 from .expert import ExpertPolicy

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pivotrl_core.types import Message
+from pivotrl_core import Message
 
 from .tools import is_error
 from .world import CATALOG, norm_order_id

@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pivotrl_core.errors import InputError
-from pivotrl_core.jsonl import write_jsonl
-from pivotrl_core.types import Message, ToolCall, Trajectory
+from pivotrl_core import InputError, Message, OpenAIChatFormat, ToolCall, Trajectory, write_jsonl
 
 __all__ = [
     "ImportStats",
@@ -209,8 +207,6 @@ def import_tau2(
 ) -> ImportStats:
     """Convert tau2 results (files, result folders or single simulations) to a trajectories JSONL
     file (OpenAI chat rows, written atomically). Returns the counts."""
-    from pivotrl_core.formats.openai_chat import OpenAIChatFormat
-
     stats = ImportStats()
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     fmt = OpenAIChatFormat()

@@ -28,10 +28,16 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pivotrl_core.errors import ConfigError
-from pivotrl_core.registry import get_registry
-from pivotrl_core.types import Candidate, Message, ToolCall, Verdict
-from pivotrl_core.verifiers.base import Verifier, run_verifier
+from pivotrl_core import (
+    Candidate,
+    ConfigError,
+    Message,
+    ToolCall,
+    Verdict,
+    Verifier,
+    get_registry,
+    run_verifier,
+)
 
 from .tasks import Task
 from .text import claimed_actions, missing_facts

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WarmupSettings", "warmup_dir", "warmup_model"]
+import pivotrl_core
+from pivotrl_core import ConfigError, write_jsonl
+
+from .generate import generate_trajectories
+from .world import WORLD_VERSION
+
+__all__ = ["WarmupSettings", "warmup", "warmup_dir", "warmup_model"]
 
 
 @dataclass(frozen=True)
@@ -45,12 +51,9 @@ class WarmupSettings:
     max_seq_tokens: int = 2048
 
     def key(self) -> str:
-        from pivotrl_core.policies.chat import RENDER_VERSION
-
-        from .world import WORLD_VERSION
-
+        render = pivotrl_core.RENDER_VERSION  # lazy: the chat renderer loads on first use
         blob = json.dumps(
-            {**dataclasses.asdict(self), "world": WORLD_VERSION, "render": RENDER_VERSION, "recipe": 1},
+            {**dataclasses.asdict(self), "world": WORLD_VERSION, "render": render, "recipe": 1},
             sort_keys=True,
         )
         return hashlib.blake2b(blob.encode(), digest_size=6).hexdigest()
@@ -58,10 +61,8 @@ class WarmupSettings:
 
 def warmup_dir(settings: WarmupSettings | None = None) -> Path:
     """Where the warmed model of ``settings`` is (or will be) cached."""
-    from pivotrl_core.policies.models import cache_dir
-
     settings = settings or WarmupSettings()
-    return cache_dir() / "warmup" / f"tool-use-{settings.key()}"
+    return pivotrl_core.cache_dir() / "warmup" / f"tool-use-{settings.key()}"
 
 
 @contextlib.contextmanager
@@ -76,25 +77,18 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def _write_trajectories(path: Path, settings: WarmupSettings) -> None:
-    from pivotrl_core.jsonl import write_jsonl
-
-    from .generate import generate_trajectories
-
     write_jsonl(path, generate_trajectories(settings.n_trajectories, settings.seed, split=settings.split))
 
 
 def _build(target: Path, settings: WarmupSettings, progress: bool) -> dict[str, Any]:
-    from pivotrl_core.train.config import SFTConfig, load_config
-    from pivotrl_core.train.metrics import read_metrics
-    from pivotrl_core.train.sft import train_sft
-
+    # the trainer (torch) is reached through pivotrl_core's lazy names: loaded only when building
     work = target.with_name(f".build-{target.name}")
     work.mkdir(parents=True, exist_ok=True)
     data = work / "trajectories.jsonl"
     if not data.exists():
         _write_trajectories(data, settings)
-    cfg = load_config(
-        SFTConfig,
+    cfg = pivotrl_core.load_config(
+        pivotrl_core.SFTConfig,
         overrides={
             "model": settings.base_model,
             "lr": settings.lr,
@@ -112,8 +106,8 @@ def _build(target: Path, settings: WarmupSettings, progress: bool) -> dict[str, 
     )
     run = work / "run"
     start = time.perf_counter()
-    final = train_sft(cfg, [data], run, resume=(run / "checkpoints").exists())
-    rows = read_metrics(run / "metrics.jsonl")
+    final = pivotrl_core.train_sft(cfg, [data], run, resume=(run / "checkpoints").exists())
+    rows = pivotrl_core.read_metrics(run / "metrics.jsonl")
     info = {
         "settings": dataclasses.asdict(settings),
         "key": settings.key(),
@@ -150,8 +144,6 @@ def warmup_model(
     if overrides:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(WarmupSettings)}
         if unknown:
-            from pivotrl_core.errors import ConfigError
-
             raise ConfigError(
                 f"unknown warm-up setting(s) {', '.join(sorted(unknown))}; "
                 f"known: {', '.join(f.name for f in dataclasses.fields(WarmupSettings))}"
@@ -164,6 +156,14 @@ def warmup_model(
         if force or not (target / "warmup.json").exists():
             _build(target, settings, progress)
     return str(target)
+
+
+def warmup(model: str, **options: Any) -> Path:
+    """``Domain.warmup``: the folder of ``model`` after the format warm-up (built once, cached).
+
+    ``options`` are :class:`WarmupSettings` fields (e.g. ``n_trajectories=24``) and ``force``/``progress``.
+    """
+    return Path(warmup_model(model=model, **options))
 
 
 def main(argv: list[str] | None = None) -> None:

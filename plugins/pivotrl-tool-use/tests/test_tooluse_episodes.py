@@ -149,7 +149,7 @@ def test_episodes_benchmark_scores_the_expert_1_and_garbage_0():
 
 
 def test_episodes_is_reachable_through_the_domain(pivotrl_pm):
-    from pivotrl_core.registry import get_registry
+    from pivotrl_core.plugins import get_registry
 
     registry = get_registry()
     domain = registry.domain("tool-use")

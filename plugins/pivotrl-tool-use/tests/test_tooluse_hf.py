@@ -7,8 +7,8 @@ from pivotrl_tool_use.benchmark import episodes
 from pivotrl_tool_use.episode import run_episodes
 from pivotrl_tool_use.tasks import make_tasks
 
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.policies.base import SamplingParams
-from pivotrl_core.registry import get_registry
 
 
 def _check_consistent(result, n_tasks, seeds):

@@ -12,6 +12,7 @@ from pivotrl_core.errors import InputError
 from pivotrl_core.formats.detect import read_trajectories
 from pivotrl_core.formats.openai_chat import OpenAIChatFormat
 from pivotrl_core.jsonl import iter_jsonl
+from pivotrl_core.plugins import get_registry
 
 
 def _rows(path: Path) -> list[dict]:
@@ -91,7 +92,7 @@ def test_jsonl_of_simulations_is_detected_as_tau2(pivotrl_pm, tau2_results, tmp_
     path = tmp_path / "sims.jsonl"
     tool_defs = doc["info"]["environment_info"]["tool_defs"]
     path.write_text("".join(json.dumps({**s, "tool_defs": tool_defs}) + "\n" for s in doc["simulations"]))
-    trajs = list(read_trajectories(path))
+    trajs = list(read_trajectories(path, get_registry().formats()))  # the plugin's format detects it
     assert [t.id for t in trajs] == ["tau2-sim-0001", "tau2-sim-0003"]
     assert len(trajs[0].tools) == 3
 

@@ -13,7 +13,7 @@ from pivotrl_tool_use.tasks import Task
 from pivotrl_tool_use.verifier import ToolStateVerifier
 
 from pivotrl_core.errors import ConfigError
-from pivotrl_core.registry import get_registry
+from pivotrl_core.plugins import get_registry
 from pivotrl_core.testing import check_domain
 from pivotrl_core.types import Message, ToolCall
 from pivotrl_core.verifiers.base import run_verifier
@@ -135,7 +135,10 @@ def test_messages_are_judged_by_required_facts(verifiers, tool_use_candidates):
     oid = next(f["order_id"] for f in facts if "order_id" in f)
     amount = next(f["amount"] for f in facts if "amount" in f)
     items = [f["any"][0] for f in facts if "any" in f and f["any"][0] not in ("return", "confirm")]
-    paraphrase = f"Just to check before I act: returning {', '.join(items)} of {oid[1:]} gives you ${amount:.2f} back. Should I go ahead?"
+    paraphrase = (
+        f"Just to check before I act: returning {', '.join(items)} of {oid[1:]} "
+        f"gives you ${amount:.2f} back. Should I go ahead?"
+    )
     assert run_verifier(tool_state, c, Message("assistant", content=paraphrase)).passed
     no_amount = f"I can return the {', '.join(items)} from order {oid}. Shall I proceed?"
     v = run_verifier(tool_state, c, Message("assistant", content=no_amount))

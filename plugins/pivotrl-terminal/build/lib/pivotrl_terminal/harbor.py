@@ -43,7 +43,7 @@ __all__ = ["OFFLINE_BASE", "dockerfile_state", "harbor_paths", "load_harbor_task
 OFFLINE_BASE = SandboxSpec().image
 IGNORED = ("LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "COMMENT")
 REWARD_FILE = "/tmp/logs/verifier/reward.txt"
-_HARBOR_PATH = re.compile(r"(?<![\w.$/-])/(tests|logs|solution)(?=[/\s\"';)]|$)", re.MULTILINE)
+_HARBOR_PATH = re.compile(r"(?<![\w.$/~-])/(tests|logs|solution)(?=[/\s\"';)]|$)", re.MULTILINE)
 
 
 def harbor_paths(script: str) -> str:

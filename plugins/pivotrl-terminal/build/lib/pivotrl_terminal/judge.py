@@ -142,7 +142,9 @@ class TerminalJudge:
             first = self._ask(candidate, gold, sample, log)
             if first is None:
                 return Verdict.from_error(
-                    f"judge answer has neither {self.llm.yes} nor {self.llm.no}", calls=log
+                    f"judge answer has neither {self.llm.yes} nor {self.llm.no}",
+                    calls=log,
+                    failure_reason="judge_parsing_failed",
                 )
             if not first or not self.swap:
                 return Verdict(
@@ -153,10 +155,12 @@ class TerminalJudge:
                 )
             second = self._ask(candidate, sample, gold, log)
         except Exception as e:  # noqa: BLE001 - JudgeError and transport failures: errored, never 0
-            return Verdict.from_error(f"{type(e).__name__}: {e}", calls=log)
+            return Verdict.from_error(f"{type(e).__name__}: {e}", calls=log, failure_reason="judge_error")
         if second is None:
             return Verdict.from_error(
-                f"swapped judge answer has neither {self.llm.yes} nor {self.llm.no}", calls=log
+                f"swapped judge answer has neither {self.llm.yes} nor {self.llm.no}",
+                calls=log,
+                failure_reason="judge_swap_parsing_failed",
             )
         reason = "judge: equivalent in both orders" if second else "judge: equivalent, but not when swapped"
         return Verdict(score=float(second), passed=second, reason=reason, details={"calls": log})

@@ -271,7 +271,7 @@ class TerminalVerifier(Verifier):
         calls = jv.details.get("calls", [])
         fields["judge"] = {"reason": jv.reason, "calls": len(calls), "labels": [c["label"] for c in calls]}
         if jv.errored:
-            fields["failure_reason"] = "judge_parsing_failed"
+            fields["failure_reason"] = jv.details.get("failure_reason", "judge_error")
             return Verdict.from_error(f"judge: {jv.error}", **fields)
         fields.update(
             judge_passed=jv.passed, failure_reason="none" if jv.passed else "judge_evaluation_failed"

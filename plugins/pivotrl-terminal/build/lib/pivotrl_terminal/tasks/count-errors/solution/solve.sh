@@ -1,2 +1,0 @@
-#!/bin/bash
-grep -c ERROR logs/app.log > error_count.txt

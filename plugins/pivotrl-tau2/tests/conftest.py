@@ -35,3 +35,13 @@ def v1_jsonl(v1_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = CliRunner().invoke(build_cli(), ["tau2", "import", str(v1_file), "-o", str(out)])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugins():
+    """A fresh process-wide plugin manager for each test: in a long pytest session another test
+    can leave behind a manager built without this plugin's entry point."""
+    from pivotrl_core.testing import use_plugin_manager
+
+    with use_plugin_manager() as pm:
+        yield pm

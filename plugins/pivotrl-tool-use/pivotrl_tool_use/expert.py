@@ -13,19 +13,18 @@ optional ``payment_method_id``, different phrasings. :class:`ExpertPolicy` wraps
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections.abc import Sequence
 from typing import Any
 
-from pivotrl_core import Completion, Message, Prompt, SamplingParams, ToolCall, render_action
+from pivotrl_core import Message, ToolCall
 
 from .parse import Conversation, read_conversation
 from .text import CONFIRM_CUES, NEGATIONS, UNAVAILABLE, asks_confirmation, user_says_no, user_says_yes
 from .tools import WRITE_TOOLS
 
-__all__ = ["ExpertPolicy", "decide"]
+__all__ = ["decide"]
 
 Annotation = dict[str, Any]
 Decision = tuple[Message, Annotation | None]
@@ -376,41 +375,3 @@ def decide(messages: Sequence[Message], rng: random.Random) -> Decision:
     if len(plan) == 2:  # an action or message that comes before the write
         return plan
     return _write_protocol(conv, plan, rng)
-
-
-class ExpertPolicy:
-    """The scripted expert as a :class:`pivotrl_core.Policy` (``n`` samples vary the wording)."""
-
-    name = "tool-use-expert"
-
-    def __init__(self, model: str = "tool-use-expert", seed: int = 0, **_: Any) -> None:
-        self.model = model
-        self.seed = seed
-
-    @property
-    def model_id(self) -> str:
-        return "tool-use-expert"
-
-    def _rng(self, prompt: Prompt, sampling: SamplingParams, k: int) -> random.Random:
-        blob = json.dumps([m.to_dict() for m in prompt.messages], sort_keys=True)
-        digest = hashlib.sha256(f"{self.seed}/{sampling.seed}/{k}/{blob}".encode()).hexdigest()
-        return random.Random(digest)
-
-    def sample(self, prompts: Sequence[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
-        out = []
-        for prompt in prompts:
-            group = []
-            for k in range(n):
-                message, note = decide(prompt.messages, self._rng(prompt, sampling, k))
-                group.append(
-                    Completion(
-                        text=render_action(message),
-                        message=message,
-                        meta={"annotation": note} if note else {},
-                    )
-                )
-            out.append(group)
-        return out
-
-    def close(self) -> None:
-        return None

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pivotrl_core import SamplingParams, Trajectory
 
 from .episode import run_episodes
-from .expert import ExpertPolicy
+from .expert_policy import ExpertPolicy
 from .tasks import make_task
 
 __all__ = ["generate_trajectories"]

@@ -8,7 +8,7 @@ from pivotrl_core import Domain, Register, hookimpl
 
 from .benchmark import episodes
 from .commands import tool_use
-from .expert import ExpertPolicy
+from .expert_policy import ExpertPolicy
 from .extractor import extract_tool_use
 from .generate import generate_trajectories
 from .policy import SYSTEM_PROMPT

@@ -7,7 +7,7 @@ from collections import Counter
 
 from pivotrl_tool_use.benchmark import episodes
 from pivotrl_tool_use.episode import Episode, run_episodes
-from pivotrl_tool_use.expert import ExpertPolicy
+from pivotrl_tool_use.expert_policy import ExpertPolicy
 from pivotrl_tool_use.tasks import KINDS, Task, expected_db, make_task, make_tasks
 from pivotrl_tool_use.world import canonical_json
 

@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "load_config": "pivotrl_core.train.config",
     "train_sft": "pivotrl_core.train.sft",
     "read_metrics": "pivotrl_core.train.metrics",
+    "task_bar": "pivotrl_core.progress",
     "VerifierSpec": "pivotrl_core.types",
     "load_environment": "pivotrl_core.integrations",
     "pivots_dataset": "pivotrl_core.integrations",
@@ -138,6 +139,7 @@ __all__ = [
     "resolve_backend",
     "row_to_candidate",
     "run_verifier",
+    "task_bar",
     "train_sft",
     "verify_many",
     "write_jsonl",
@@ -152,6 +154,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .policies.chat import RENDER_VERSION, render_action
     from .policies.models import cache_dir
     from .policies.prefix_store import DEFAULT_PREFIX_CACHE
+    from .progress import task_bar
     from .train.config import SFTConfig, load_config
     from .train.metrics import read_metrics
     from .train.sft import train_sft

@@ -16,7 +16,20 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["StageBar", "profile_progress"]
+__all__ = ["StageBar", "profile_progress", "task_bar"]
+
+
+def task_bar() -> Progress:
+    """A transient stderr bar showing description, bar, done/total and elapsed time (for plugin
+    commands that walk a known number of items)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
 
 
 class StageBar:

@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pivotrl_core import OpenAIChatFormat, PivotrlError, atomic_output, dumps, get_registry
+from pivotrl_core import OpenAIChatFormat, PivotrlError, atomic_output, dumps, get_registry, task_bar
 
 from .benchmark import run_benchmark
 from .importers import import_file
@@ -26,17 +24,6 @@ _DOMAIN = click.Choice(sorted(DOMAINS))
 @click.group("tau2")
 def tau2_group() -> None:
     """The real tau2-Bench: airline, retail and telecom (solo) with tau2's own environments."""
-
-
-def _bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
 
 
 @tau2_group.command("import")
@@ -72,7 +59,7 @@ def replay_command(trajectories: Path, domain: str | None, as_json: bool) -> Non
     """Replay each trajectory's calls in tau2; count the recorded rewards it reproduces."""
     with open(trajectories, encoding="utf-8") as fh:
         total = sum(1 for _ in fh)
-    with _bar() as bar:
+    with task_bar() as bar:
         task = bar.add_task("replaying", total=total)
         report = replay_file(trajectories, domain, progress=lambda k: bar.advance(task, k))
     if as_json:
@@ -126,7 +113,7 @@ def episodes_command(
     if policy_name == "tau2-gold":
         options["domain"] = domain
     policy = get_registry().policy(policy_name, **options)
-    with _bar() as bar:
+    with task_bar() as bar:
         task = bar.add_task("episodes", total=None)
         result = run_benchmark(
             policy,

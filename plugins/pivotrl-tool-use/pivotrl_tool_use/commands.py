@@ -8,11 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import pivotrl_core
-from pivotrl_core import ConfigError, OpenAIChatFormat, SamplingParams, atomic_output, dumps, get_registry
+from pivotrl_core import (
+    ConfigError,
+    OpenAIChatFormat,
+    SamplingParams,
+    atomic_output,
+    dumps,
+    get_registry,
+    task_bar,
+)
 
 from .benchmark import episodes
 from .generate import generate_trajectories
@@ -24,17 +30,6 @@ __all__ = ["tool_use"]
 @click.group("tool-use")
 def tool_use() -> None:
     """The tool-use domain: a simulated retail store (tau2-Bench style)."""
-
-
-def _bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
 
 
 @tool_use.command("generate")
@@ -54,7 +49,7 @@ def generate_command(n: int, seed: int, split: str, embed_db: bool, output: Path
     fmt = OpenAIChatFormat()
     kinds: Counter[str] = Counter()
     turns: Counter[str] = Counter()
-    with _bar() as bar, atomic_output(output) as fh:
+    with task_bar() as bar, atomic_output(output) as fh:
         task = bar.add_task("generating", total=n)
         for traj in generate_trajectories(
             n, seed, split, embed_db, on_progress=lambda k: bar.advance(task, k)

@@ -20,6 +20,7 @@ from .hookspecs import (
     RegisterFormat,
     RegisterPolicy,
     RegisterSandbox,
+    RegisterToolFormat,
     RegisterVerifier,
     hookimpl,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "RegisterFormat",
     "RegisterPolicy",
     "RegisterSandbox",
+    "RegisterToolFormat",
     "RegisterVerifier",
     "SFTConfig",
     "Sandbox",

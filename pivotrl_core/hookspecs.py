@@ -22,10 +22,11 @@ from .sandbox import Sandbox
 if TYPE_CHECKING:  # annotations only: hookspecs sits on the bottom floor, below these
     from .formats.base import TrajectoryFormat
     from .policies.base import Policy
+    from .policies.tool_formats import ToolCallFormat
     from .verifiers.base import Verifier, VerifyResult
 
 __all__ = ["KINDS", "PivotrlSpecs", "Register", "RegisterDomain", "RegisterFormat", "RegisterPolicy"]
-__all__ += ["RegisterSandbox", "RegisterVerifier", "hookimpl", "hookspec"]
+__all__ += ["RegisterSandbox", "RegisterToolFormat", "RegisterVerifier", "hookimpl", "hookspec"]
 
 PROJECT = "pivotrl"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -68,6 +69,10 @@ class RegisterFormat(Protocol):
     def __call__(self, fmt: TrajectoryFormat, name: str | None = None) -> None: ...
 
 
+class RegisterToolFormat(Protocol):
+    def __call__(self, fmt: ToolCallFormat, detect: Callable[[str], bool] | None = None) -> None: ...
+
+
 Register = Callable[..., None]
 """Any of the typed ``register`` callables: ``register(obj, name=None, **meta)``."""
 
@@ -77,39 +82,38 @@ class PivotrlSpecs:
 
     @hookspec
     def pivotrl_register_domains(self, register: RegisterDomain) -> None:
-        """Register :class:`pivotrl_core.Domain` objects: ``register(Domain(name=..., ...))``.
-
-        A domain bundles a turn extractor, a default verifier (by name, with options), benchmark
-        adapters, optional prompt settings and optional ``generate``/``warmup`` capabilities.
-        """
+        """Register :class:`pivotrl_core.Domain` objects: ``register(Domain(name=..., ...))``. A domain
+        bundles a turn extractor, a default verifier (by name, with options), benchmark adapters,
+        optional prompt settings and optional ``generate``/``warmup`` capabilities."""
 
     @hookspec
     def pivotrl_register_verifiers(self, register: RegisterVerifier) -> None:
         """Register verifier factories: a :class:`pivotrl_core.Verifier` subclass, or a plain
-        function ``(candidate, action) -> Verdict | float | bool`` with ``name=``.
-
+        function ``(candidate, action) -> Verdict | float | bool`` with ``name=``:
         ``register(ExactVerifier)`` or ``register(my_fn, name="my_check", deterministic=True)``.
         Options from config or the CLI are passed to the factory as keyword arguments; a class
-        whose constructor names ``resolve`` or ``open_sandbox`` gets the host's (see hooks.md).
-        """
+        whose constructor names ``resolve`` or ``open_sandbox`` gets the host's (see hooks.md)."""
 
     @hookspec
     def pivotrl_register_policies(self, register: RegisterPolicy) -> None:
         """Register rollout backends: factories of :class:`pivotrl_core.Policy`, called as
-        ``factory(model=..., **options)``. Built-ins: ``hf``, ``openai``, ``vllm``.
-        """
+        ``factory(model=..., **options)``. Built-ins: ``hf``, ``openai``, ``vllm``."""
 
     @hookspec
     def pivotrl_register_sandboxes(self, register: RegisterSandbox) -> None:
         """Register sandbox backends: classes implementing :class:`pivotrl_core.Sandbox`,
-        constructed as ``cls(spec: SandboxSpec, **options)``. Built-ins: ``docker``, ``bwrap``.
-        """
+        constructed as ``cls(spec: SandboxSpec, **options)``. Built-ins: ``docker``, ``bwrap``."""
 
     @hookspec
     def pivotrl_register_formats(self, register: RegisterFormat) -> None:
         """Register trajectory readers/writers implementing :class:`pivotrl_core.TrajectoryFormat`.
-        Built-ins: ``openai``, ``sharegpt``, ``nemo-gym``.
-        """
+        Built-ins: ``openai``, ``sharegpt``, ``nemo-gym``."""
+
+    @hookspec(historic=True)  # called as each plugin registers: the formats table is process-wide
+    def pivotrl_register_tool_formats(self, register: RegisterToolFormat) -> None:
+        """Add tool-call formats (:class:`~pivotrl_core.policies.tool_formats.ToolCallFormat`) to the
+        process-wide table: ``register(fmt, detect=lambda chat_template: ...)``; ``detect`` picks it for
+        a matching template before the built-in families. Registering a name again replaces it."""
 
     @hookspec
     def pivotrl_register_commands(self, cli: click.Group) -> None:

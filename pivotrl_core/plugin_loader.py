@@ -3,7 +3,8 @@
 Each plugin is imported and registered on its own, so one broken plugin is reported (see
 :mod:`~pivotrl_core.plugin_status`) and the others keep working. Environment:
 ``PIVOTRL_LOAD_PLUGINS=a,b`` (only these entry points), ``PIVOTRL_DISABLE_PLUGINS=a,b`` and
-``PIVOTRL_PLUGIN_FILES=a.py:b.py``.
+``PIVOTRL_PLUGIN_FILES=a.py:b.py``. Tool-call formats go to the process-wide table of
+:mod:`~pivotrl_core.policies.tool_formats` as each plugin registers (a historic hook).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pluggy
 from . import default_plugins, hookspecs
 from .errors import PluginError
 from .plugin_status import FILE_PREFIX, PluginInfo, infos, report_failure
+from .policies.tool_formats import register_tool_format
 
 __all__ = ["ENTRY_POINT_GROUP", "import_plugin_file", "new_plugin_manager"]
 ENTRY_POINT_GROUP = "pivotrl"
@@ -47,7 +49,7 @@ def _register(pm: pluggy.PluginManager, load: Any, info: PluginInfo) -> None:
         pm.register(module, name=info.name)
         pm.check_pending()
     except Exception as e:  # noqa: BLE001 - isolation: one broken plugin is a warning
-        if pm.has_plugin(info.name) and isinstance(e, pluggy.PluginValidationError):
+        if pm.has_plugin(info.name) and what == "register its hooks":  # a bad or failing hook
             pm.unregister(name=info.name)
         report_failure(info.name, what, e, info.distribution)
 
@@ -56,6 +58,7 @@ def new_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     """A fresh plugin manager with built-ins, entry-point plugins (optional) and plugin files."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs.PivotrlSpecs)
+    pm.hook.pivotrl_register_tool_formats.call_historic(kwargs={"register": register_tool_format})
     allowed, disabled = (_names(f"PIVOTRL_{v}_PLUGINS") for v in ("LOAD", "DISABLE"))
     core_version = None
     with suppress(PackageNotFoundError):

@@ -1,5 +1,5 @@
-"""A pure, typed registry over the plugin hooks (the only code calling ``pm.hook.*``); no globals: the
-process-wide instance belongs to :mod:`pivotrl_core.plugins`."""
+"""A pure, typed registry over the plugin hooks: it and the loader's one historic call (the tool-format
+hook) are the only code calling ``pm.hook.*``. No globals: the process-wide one is in :mod:`.plugins`."""
 
 from __future__ import annotations
 

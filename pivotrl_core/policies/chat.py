@@ -4,8 +4,9 @@ Rendering uses the tokenizer's chat template when that template accepts tools. O
 (SmolLM2, tiny test tokenizers) it uses the documented fallback (``docs/formats.md``):
 
 * the tool list is described in the system prompt, with the instruction to answer a call as
-  ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (Hermes style);
-* earlier assistant tool calls are rendered in that same form;
+  ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (Hermes style, the format these
+  templates detect as; a ``tool_format`` override shows a call in its own syntax instead);
+* earlier assistant tool calls are rendered in that same format (``fmt``);
 * tool outputs become ``user`` turns wrapped in ``<tool_response>...</tool_response>``.
 
 A tokenizer without any template gets ChatML. :func:`parse_completion` turns raw model text
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..types import Message, ToolCall
-from .tool_formats import ToolCallFormat, get_tool_format, parse_with
+from .tool_formats import ToolCallFormat, detect_tool_format, get_tool_format, parse_with
 
 __all__ = [
     "CHATML_TEMPLATE",
@@ -47,6 +48,11 @@ RENDER_VERSION = 2
 TOOL_INSTRUCTION = (
     "To call a tool, answer only "
     '<tool_call>{{"name": "<tool>", "arguments": {{...}}}}</tool_call>. '
+    "To talk to the user, answer in plain text.\n"
+    "Tools (argument type is string unless given; ? marks an optional argument):\n{tools}"
+)
+FORMAT_INSTRUCTION = (
+    "To call a tool, answer only with the call, written like this:\n{example}\n"
     "To talk to the user, answer in plain text.\n"
     "Tools (argument type is string unless given; ? marks an optional argument):\n{tools}"
 )
@@ -129,29 +135,32 @@ def _tools_text(tools: Sequence[dict[str, Any]]) -> str:
     return "\n".join(_tool_line(t) for t in tools)
 
 
-def _call_text(tc: ToolCall) -> str:
-    args: Any = tc.arguments if tc.arguments is not None else (tc.raw_arguments or "")
-    return (
-        "<tool_call>" + json.dumps({"name": tc.name, "arguments": args}, ensure_ascii=False) + "</tool_call>"
-    )
-
-
 def render_action(message: Message, fmt: ToolCallFormat | None = None) -> str:
     """The assistant text of an action as the model's family writes it (``fmt``; Hermes, the
     fallback, when not given): what SFT and the warm-up teach, and what the parser reads."""
-    if fmt is not None:
-        return fmt.render(message)
-    parts = []
-    if message.content and message.content.strip():
-        parts.append(message.content.strip())
-    parts.extend(_call_text(tc) for tc in message.tool_calls)
-    return "\n".join(parts)
+    return (fmt or _DEFAULT_FORMAT).render(message)
+
+
+_EXAMPLE_CALL = Message(
+    role="assistant", tool_calls=(ToolCall(name="<tool>", arguments={"<argument>": "..."}),)
+)
+
+
+def _tool_instruction(tools: Sequence[dict[str, Any]], fmt: ToolCallFormat | None) -> str:
+    """The fallback's tool instruction; a format other than Hermes shows a call in its own syntax."""
+    if fmt is None or fmt.render(_EXAMPLE_CALL) == _DEFAULT_FORMAT.render(_EXAMPLE_CALL):
+        return TOOL_INSTRUCTION.format(tools=_tools_text(tools))
+    return FORMAT_INSTRUCTION.format(example=fmt.render(_EXAMPLE_CALL), tools=_tools_text(tools))
 
 
 def to_hf_messages(
-    messages: Sequence[Message], tools: Sequence[dict[str, Any]], native: bool
+    messages: Sequence[Message],
+    tools: Sequence[dict[str, Any]],
+    native: bool,
+    fmt: ToolCallFormat | None = None,
 ) -> list[dict[str, Any]]:
-    """Convert messages to the dicts ``apply_chat_template`` expects."""
+    """Convert messages to the dicts ``apply_chat_template`` expects; without native tools, earlier
+    assistant calls are written in ``fmt`` (the model's tool-call format; Hermes when not given)."""
     out: list[dict[str, Any]] = []
     for m in messages:
         if native:
@@ -167,11 +176,11 @@ def to_hf_messages(
         elif m.role == "tool":
             out.append({"role": "user", "content": f"<tool_response>\n{m.content or ''}\n</tool_response>"})
         elif m.role == "assistant":
-            out.append({"role": "assistant", "content": render_action(m)})
+            out.append({"role": "assistant", "content": render_action(m, fmt)})
         else:
             out.append({"role": m.role, "content": m.content or ""})
     if not native and tools:
-        instruction = TOOL_INSTRUCTION.format(tools=_tools_text(tools))
+        instruction = _tool_instruction(tools, fmt)
         if out and out[0]["role"] == "system":
             out[0] = {"role": "system", "content": out[0]["content"] + "\n\n" + instruction}
         else:
@@ -179,10 +188,17 @@ def to_hf_messages(
     return out
 
 
-def render_prompt(tokenizer: Any, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
-    """Render a prefix as prompt text ending with the assistant generation header."""
+def render_prompt(
+    tokenizer: Any,
+    messages: Sequence[Message],
+    tools: Sequence[dict[str, Any]] = (),
+    fmt: ToolCallFormat | None = None,
+) -> str:
+    """Render a prefix as prompt text ending with the assistant generation header; ``fmt`` is the
+    model's tool-call format (default: detected from the template), used for earlier calls and the
+    tool instruction when the template has no native tools."""
     native = supports_native_tools(tokenizer)
-    hf = to_hf_messages(messages, tools, native)
+    hf = to_hf_messages(messages, tools, native, fmt or detect_tool_format(tokenizer))
     kwargs: dict[str, Any] = {"tokenize": False, "add_generation_prompt": True}
     if native and tools:
         kwargs["tools"] = [t if "function" in t else {"type": "function", "function": t} for t in tools]
@@ -194,6 +210,7 @@ def fit_to_context(
     messages: Sequence[Message],
     tools: Sequence[dict[str, Any]],
     max_prompt_tokens: int,
+    fmt: ToolCallFormat | None = None,
 ) -> tuple[tuple[Message, ...], int] | None:
     """Drop the oldest non-system turns until the prompt fits ``max_prompt_tokens``.
 
@@ -205,7 +222,7 @@ def fit_to_context(
     dropped = 0
     while True:
         n_tokens = len(
-            tokenizer(render_prompt(tokenizer, msgs, tools), add_special_tokens=False)["input_ids"]
+            tokenizer(render_prompt(tokenizer, msgs, tools, fmt), add_special_tokens=False)["input_ids"]
         )
         if n_tokens <= max_prompt_tokens:
             return tuple(msgs), dropped

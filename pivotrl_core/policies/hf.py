@@ -28,7 +28,7 @@ from ..errors import ConfigError
 from .base import Completion, Prompt, SamplingParams
 from .chat import end_of_turn, end_of_turn_ids, fit_to_context, parse_completion, render_prompt
 from .models import load_model, load_tokenizer
-from .tool_formats import detect_tool_format
+from .tool_formats import ToolCallFormat, detect_tool_format
 
 if TYPE_CHECKING:
     from .prefix_cache import BlockStore
@@ -145,7 +145,8 @@ class HFPolicy:
 
     def prepare(self, prompt: Prompt, max_new_tokens: int = 256) -> ContextInfo:
         """Render a prompt to token ids and apply the context rule."""
-        return prepare_prompt(self.tokenizer, prompt, self.prompt_limit(max_new_tokens), self.context_rule)
+        limit = self.prompt_limit(max_new_tokens)
+        return prepare_prompt(self.tokenizer, prompt, limit, self.context_rule, self.tool_format)
 
     # -- sampling -----------------------------------------------------------------------
     def sample(self, prompts: Sequence[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
@@ -234,26 +235,33 @@ class HFPolicy:
         return score(self, pairs, temperature)
 
 
-def prepare_prompt(tokenizer: Any, prompt: Prompt, limit: int, rule: ContextRule = "truncate") -> ContextInfo:
-    """Render ``prompt`` to token ids and fit it into ``limit`` tokens under ``rule``.
+def prepare_prompt(
+    tokenizer: Any,
+    prompt: Prompt,
+    limit: int,
+    rule: ContextRule = "truncate",
+    fmt: ToolCallFormat | None = None,
+) -> ContextInfo:
+    """Render ``prompt`` to token ids (earlier tool calls in ``fmt``, the model's tool-call format)
+    and fit it into ``limit`` tokens under ``rule``.
 
     ``truncate`` drops the oldest turns (keeping the system prompt, the tools and the last
     message, see :func:`~pivotrl_core.policies.chat.fit_to_context`) and skips the prompt only
     when even that does not fit; ``skip`` skips every prompt over the limit.
     """
-    ids = _encode(tokenizer, render_prompt(tokenizer, prompt.messages, prompt.tools))
+    ids = _encode(tokenizer, render_prompt(tokenizer, prompt.messages, prompt.tools, fmt))
     tools = tuple(prompt.tools)
     if len(ids) <= limit:
         return ContextInfo(tuple(ids), len(ids), tools=tools)
     if rule == "skip":
         reason = f"prompt has {len(ids)} tokens > limit {limit}"
         return ContextInfo(None, len(ids), skip_reason=reason, tools=tools)
-    fitted = fit_to_context(tokenizer, prompt.messages, prompt.tools, limit)
+    fitted = fit_to_context(tokenizer, prompt.messages, prompt.tools, limit, fmt)
     if fitted is None:
         reason = f"system prompt, tools and last turn exceed {limit} tokens"
         return ContextInfo(None, len(ids), skip_reason=reason, tools=tools)
     msgs, dropped = fitted
-    fitted_ids = tuple(_encode(tokenizer, render_prompt(tokenizer, msgs, prompt.tools)))
+    fitted_ids = tuple(_encode(tokenizer, render_prompt(tokenizer, msgs, prompt.tools, fmt)))
     return ContextInfo(fitted_ids, len(ids), dropped, tools=tools)
 
 

@@ -2,10 +2,11 @@
 
 vLLM, SGLang, a hosted API or ``pivotrl serve``. Tools are passed natively (``tools=``); tool
 calls are read from the response's ``tool_calls`` or, when the server returns plain text,
-parsed from ``<tool_call>{json}</tool_call>`` blocks with
-:func:`~pivotrl_core.policies.chat.parse_completion`. Requests run on an ``AsyncOpenAI`` client in
-the policy's own event loop (a background thread), at most ``max_concurrency`` in flight (an
-``asyncio`` semaphore), so one process keeps many requests going to a remote vLLM/SGLang server;
+parsed with :func:`~pivotrl_core.policies.chat.parse_completion` in the ``tool_format`` option's
+syntax (default: Hermes ``<tool_call>{json}</tool_call>`` blocks, with bare/fenced JSON).
+Requests run on an ``AsyncOpenAI`` client in the policy's own event loop (a background thread), at
+most ``max_concurrency`` in flight (an ``asyncio`` semaphore), so one process keeps many requests
+going to a remote vLLM/SGLang server;
 ``sample()`` stays synchronous and ``asample()`` serves async callers. The client retries
 timeouts, 429 and 5xx answers ``max_retries`` times with backoff. A prompt that still fails
 gets ``n`` completions with ``finish_reason="error"`` (profiling records them as errored, never
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 from ..types import Message, ToolCall
 from .base import Completion, Prompt, SamplingParams
 from .chat import parse_completion, render_action
+from .tool_formats import ToolCallFormat, get_tool_format
 
 __all__ = ["EventLoopThread", "OpenAIPolicy", "to_openai_messages", "to_openai_tools"]
 
@@ -72,11 +74,11 @@ def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def _message_of(choice_message: Any) -> Message:
+def _message_of(choice_message: Any, fmt: ToolCallFormat | None = None) -> Message:
     calls = getattr(choice_message, "tool_calls", None) or []
     content = getattr(choice_message, "content", None)
     if not calls:
-        return parse_completion(content or "")
+        return parse_completion(content or "", fmt=fmt)
     parsed = tuple(
         ToolCall.from_raw(c.function.name, c.function.arguments, id=getattr(c, "id", None)) for c in calls
     )
@@ -84,10 +86,10 @@ def _message_of(choice_message: Any) -> Message:
     return Message(role="assistant", content=text, tool_calls=parsed)
 
 
-def _text_of(choice_message: Any, message: Message) -> str:
-    """The raw text of a choice (native tool calls rendered in the Hermes fallback form)."""
+def _text_of(choice_message: Any, message: Message, fmt: ToolCallFormat | None = None) -> str:
+    """The raw text of a choice (native tool calls rendered in ``fmt``; Hermes when not given)."""
     if getattr(choice_message, "tool_calls", None):
-        return render_action(message)
+        return render_action(message, fmt)
     return getattr(choice_message, "content", None) or ""
 
 
@@ -119,7 +121,8 @@ class OpenAIPolicy:
     ``"EMPTY"`` for local servers). ``max_concurrency`` bounds the requests in flight (default
     64). ``native_tools=False`` leaves ``tools`` out of the request (for servers without tool
     support; describe them in the system prompt yourself). ``client``: an ``AsyncOpenAI``-like
-    client to use instead of building one.
+    client to use instead of building one. ``tool_format`` names the tool-call format of plain-text
+    answers (:mod:`~pivotrl_core.policies.tool_formats`; default Hermes).
     """
 
     name = "openai"
@@ -135,8 +138,10 @@ class OpenAIPolicy:
         timeout: float = 120.0,
         native_tools: bool = True,
         client: Any = None,
+        tool_format: str | None = None,
     ) -> None:
         self._model = model
+        self.tool_format = get_tool_format(tool_format) if tool_format else None
         self.max_concurrency = max(1, int(max_concurrency))
         self.native_tools = native_tools
         self._runner = EventLoopThread("pivotrl-openai")
@@ -225,9 +230,10 @@ class OpenAIPolicy:
             if not resp.choices:
                 return out + self._errors(n - len(out), RuntimeError("server returned no choices"))
             for ch in resp.choices[: n - len(out)]:
-                msg = _message_of(ch.message)
+                msg = _message_of(ch.message, self.tool_format)
                 reason = "length" if ch.finish_reason == "length" else "stop"
-                out.append(Completion(text=_text_of(ch.message, msg), message=msg, finish_reason=reason))
+                text = _text_of(ch.message, msg, self.tool_format)
+                out.append(Completion(text=text, message=msg, finish_reason=reason))
         return out
 
     def _errors(self, k: int, exc: BaseException) -> list[Completion]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..errors import UnknownNameError
+from ..errors import PluginError, UnknownNameError
 from ..types import Message
 from .tool_parsers import (
     HarmonyFormat,
@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 Tools = Sequence[dict[str, Any]]
+_METHODS = ("render", "parse")
 
 
 class ToolCallFormat(Protocol):
@@ -111,11 +112,24 @@ FALLBACK = "hermes"
 """Templates with no tool syntax (SmolLM2, tiny test tokenizers) are taught Hermes calls."""
 
 
+_BUILTIN = frozenset(_FORMATS)
+
+
 def register_tool_format(fmt: ToolCallFormat, detect: Callable[[str], bool] | None = None) -> None:
-    """Add a format (a plugin's); ``detect(chat_template)`` puts it first in the family table."""
-    _FORMATS[fmt.name] = fmt
+    """Add a format (a plugin's: the ``pivotrl_register_tool_formats`` hook calls this);
+    ``detect(chat_template)`` puts it first in the family table. Registering a name again replaces
+    the format and its detector; a built-in name or an object that is not a format is refused."""
+    name = getattr(fmt, "name", None)
+    if not isinstance(name, str) or not name or not all(callable(getattr(fmt, a, None)) for a in _METHODS):
+        raise PluginError(f"a tool-call format needs a name, render() and parse(); got {fmt!r}")
+    if name in _BUILTIN:
+        raise PluginError(f"tool format '{name}' is built in; register yours under another name")
+    if detect is not None and not callable(detect):
+        raise PluginError(f"detect for tool format '{name}' must be callable(chat_template) -> bool")
+    _FORMATS[name] = fmt
+    FAMILY_TABLE[:] = [row for row in FAMILY_TABLE if row[0] != name]
     if detect is not None:
-        FAMILY_TABLE.insert(0, (fmt.name, detect))
+        FAMILY_TABLE.insert(0, (name, detect))
 
 
 def tool_format_names() -> list[str]:

@@ -86,7 +86,7 @@ class VLLMPolicy:
 
     def prepare(self, prompt: Prompt, max_new_tokens: int = 256) -> ContextInfo:
         limit = self.max_prompt_tokens or max(1, self.context_length - max_new_tokens)
-        return prepare_prompt(self.tokenizer, prompt, limit, self.context_rule)
+        return prepare_prompt(self.tokenizer, prompt, limit, self.context_rule, self.tool_format)
 
     def _params(self, n: int, sampling: SamplingParams, **extra: Any) -> Any:
         stop_ids = list(self.stop_ids)

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ..domains import ExtractOptions
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownNameError
 from ..eval import EvalConfig
+from ..plugins import get_plugin_manager
 from ..profile import ProfileConfig
 from ..select import SelectConfig
 from ..train.config import SFTConfig, TrainConfig
@@ -382,6 +383,13 @@ def _check_run(cfg: RunConfig, where: _Where) -> None:
     labels = heldout_labels(cfg)
     if len(set(labels)) != len(labels):
         raise where.error("heldout", None, f"two held-out sets share a label ({', '.join(labels)})")
+    for table in ("train", "sft"):
+        if getattr(cfg, table).tool_format:
+            get_plugin_manager()  # plugins register their tool formats when it is built
+            try:
+                getattr(cfg, table).check_names()
+            except UnknownNameError as e:
+                raise where.error(table, "tool_format", f"tool_format = {e.name!r}: {e.message}") from None
 
 
 def heldout_labels(cfg: RunConfig) -> list[str]:

@@ -4,28 +4,25 @@ Every field carries its documentation in ``metadata["help"]`` (``docs/trainer.md
 a table and a test keeps the two in sync). :meth:`validate` raises :class:`ConfigError` with a
 message that says how to fix the value, TRL style.
 
-A config file holds either the fields at top level or a ``[train]`` (GRPO) / ``[sft]`` table, so
-one ``pivotrl run`` TOML can carry both.
+A config file holds either the fields at top level or a ``[train]`` (GRPO) / ``[sft]`` table (the
+class's ``toml_section``), so one ``pivotrl run`` TOML can carry both; loading is
+:mod:`.config_load`'s (re-exported here).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib.util
-import json
 import re
-import tomllib
-import typing
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError, help_hint
-from .config_fields import check, check_finite, coerce, doc_field, field_docs, parse_kv
+from ..policies.tool_formats import get_tool_format
+from .config_fields import check, check_finite, doc_field, field_docs
+from .config_load import config_from_dict, dump_json, load_config, parse_overrides
 
 __all__ = ["ModelConfig", "SFTConfig", "TrainConfig", "field_docs", "load_config", "parse_overrides"]
+__all__ += ["config_from_dict", "dump_json"]
 
 
 _f = doc_field
@@ -74,6 +71,11 @@ class ModelConfig:
     )
     max_prompt_tokens: int = _f(
         2048, "Longest prompt; longer prefixes lose their oldest turns (system prompt and tools kept)."
+    )
+    tool_format: str | None = _f(
+        None,
+        "Tool-call format of the model (default: detected from the chat template): `sft` writes the "
+        "demonstrations' calls in it, `train` renders earlier calls and parses sampled actions with it.",
     )
     save_every: int = _f(10, "Write a checkpoint every N steps (and always at the end).")
     keep_checkpoints: int = _f(2, "How many step checkpoints to keep (older ones are deleted).")
@@ -137,6 +139,12 @@ class ModelConfig:
             ),
         )
 
+    def check_names(self) -> None:
+        """Check the names plugins may register (``tool_format``) when a run starts, once plugins are
+        loaded: :class:`~pivotrl_core.errors.UnknownNameError` (exit 2) with "did you mean"."""
+        if self.tool_format:
+            get_tool_format(self.tool_format)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -144,6 +152,8 @@ class ModelConfig:
 @dataclass
 class TrainConfig(ModelConfig):
     """Turn-level GRPO on pivots (``pivotrl train``)."""
+
+    toml_section = "train"  # the table read from a config file (not a field)
 
     lr: float = _f(1e-5, "AdamW learning rate (constant after warm-up). Public recipes use 1e-6 at scale.")
     domain: str | None = _f(
@@ -290,6 +300,8 @@ class TrainConfig(ModelConfig):
 class SFTConfig(ModelConfig):
     """The SFT baseline (``pivotrl sft``): cross-entropy on assistant tokens only."""
 
+    toml_section = "sft"
+
     max_steps: int = _f(0, "Optimiser steps to run (0 = run `epochs` full passes over the data).")
     epochs: float = _f(1.0, "Passes over the data when max_steps is 0 (fractions allowed).")
     batch_size: int = _f(8, "Sequences per optimiser step.")
@@ -322,78 +334,3 @@ class SFTConfig(ModelConfig):
             ),
             ("max_seq_tokens", self.max_seq_tokens >= 16, "must be >= 16", "max_seq_tokens = 2048"),
         )
-
-
-# -- loading ----------------------------------------------------------------------------------
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """Turn ``["lr=1e-5", "lora=true"]`` into a dict; dotted keys ``a.b=1`` set nested tables."""
-    return parse_kv(items, flag="--set")
-
-
-def _from_mapping(
-    cls: type, data: Mapping[str, Any], path: str | None = None, section: str | None = None, over: Any = ()
-) -> Any:
-    """Build and validate; every error names the file (or ``--set``) and the ``[section].key``."""
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    try:
-        kwargs = {}
-        for key, value in data.items():
-            if key not in hints:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ConfigError(
-                    f"unknown {cls.__name__} field '{key}'{hint} ({help_hint('trainer')})", key=key
-                )
-            kwargs[key] = coerce(key, hints[key], value)
-        cfg = cls(**kwargs)
-        cfg.validate()
-    except ConfigError as e:
-        key = getattr(e, "key", None)
-        flag = "--set" if key is not None and key.split("[")[0] in over else getattr(e, "flag", None)
-        where = None if flag else path
-        full = f"{section}.{key}" if section and key and where else key
-        raise ConfigError(getattr(e, "message", str(e)), path=where, key=full, flag=flag) from None
-    return cfg
-
-
-def load_config(
-    cls: type,
-    path: str | Path | None = None,
-    overrides: Sequence[str] | Mapping[str, Any] = (),
-    section: str | None = None,
-) -> Any:
-    """Build ``cls`` (TrainConfig or SFTConfig) from a TOML file and overrides, then validate.
-
-    ``section`` (default ``train`` for TrainConfig, ``sft`` for SFTConfig) names the table to read
-    when the file has one; otherwise the file's top-level keys are the fields.
-    """
-    section = section or ("sft" if cls is SFTConfig else "train")
-    data: dict[str, Any] = {}
-    table = None
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist; pass an existing TOML file", flag="--config")
-        try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"invalid TOML ({e})", path=p) from None
-        except UnicodeDecodeError:
-            raise ConfigError("not a UTF-8 text file", path=p) from None
-        table = section if isinstance(doc.get(section), dict) else None
-        data = dict(doc[section]) if table else doc
-    over = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
-    data.update(over)
-    return _from_mapping(cls, data, str(path) if path is not None else None, table, over)
-
-
-def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
-    """Build and validate a config from a plain dict (e.g. a saved ``config.json``)."""
-    return _from_mapping(cls, data)
-
-
-def dump_json(cfg: Any) -> str:
-    return json.dumps(dataclasses.asdict(cfg), indent=2, sort_keys=True)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ..errors import ConfigError
 from ..policies.base import Completion, Prompt, SamplingParams
 from ..policies.models import load_model, load_tokenizer
+from ..policies.tool_formats import get_tool_format
 from ..types import Message
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class E2EConfig:
     max_prompt_tokens: int = 1536
     grad_clip: float = 1.0
     device: str = "cpu"
+    tool_format: str | None = None  # the model's tool-call format (default: detected from its template)
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -117,6 +119,12 @@ class E2EConfig:
             raise ConfigError("[e2e] max_steps, tasks_per_step and max_turns must be >= 1")
         if not self.temperature > 0:
             raise ConfigError(f"[e2e] temperature = {self.temperature}: must be > 0 for on-policy sampling")
+
+    def check_names(self) -> None:
+        """An unknown ``tool_format`` is an UnknownNameError (checked when training starts: plugins
+        register formats when they load)."""
+        if self.tool_format:
+            get_tool_format(self.tool_format)
 
 
 @dataclass
@@ -261,13 +269,14 @@ def train_e2e(
     from .rollout import make_policy, step_seed  # torch: loaded only when training
 
     out = Path(out_dir)
+    cfg.check_names()  # an unknown tool_format fails before the folder is made
     out.mkdir(parents=True, exist_ok=True)
     adapter = adapter or episode_adapter(cfg.domain)
     torch.manual_seed(cfg.seed)
     model, tok = load_model(cfg.model, device=cfg.device), load_tokenizer(cfg.model)
     params = _freeze_below(model, cfg.train_top_n_layers)
     opt = torch.optim.AdamW(params, lr=cfg.lr)
-    policy = make_policy(model, tok, cfg.max_prompt_tokens, cfg.device)
+    policy = make_policy(model, tok, cfg.max_prompt_tokens, cfg.device, tool_format=cfg.tool_format)
     total_calls, start, rows = 0, time.perf_counter(), []
     with open(out / "metrics.jsonl", "w", encoding="utf-8") as fh:
         for step in range(cfg.max_steps):
@@ -295,13 +304,17 @@ def train_e2e(
     model.eval()
     model.save_pretrained(out / "final")
     tok.save_pretrained(out / "final")
-    summary = {
+    summary = _summary(cfg, rows, total_calls, time.perf_counter() - start)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def _summary(cfg: E2EConfig, rows: list[dict[str, Any]], total_calls: int, seconds: float) -> dict[str, Any]:
+    return {
         "steps": cfg.max_steps,
         "rollout_turns": total_calls,
         "episodes": cfg.max_steps * cfg.tasks_per_step * cfg.group_size,
         "reward_mean": statistics.fmean(r["reward_mean"] for r in rows),
-        "seconds": round(time.perf_counter() - start, 2),
+        "seconds": round(seconds, 2),
         "config": dataclasses.asdict(cfg),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    return summary

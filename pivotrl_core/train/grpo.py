@@ -254,6 +254,7 @@ def train(
     ``registry`` resolves each pivot's verifier (:class:`~pivotrl_core.rollouts.VerifierResolver`).
     """
     out, pivots = Path(out), Path(pivots)
+    cfg.check_names()  # an unknown tool_format fails before the run folder is touched
     resume = check_run_dir(out, resume)  # False when the folder holds no checkpoint yet
     run = build_run(cfg, pivots, out, registry)
     start = 0

@@ -9,6 +9,8 @@ backend's sampler on the model's own modules: one prefill per prompt, its keys/v
 place by its G rows (``policies.attention``), the sampling-time log-probability of every token (of
 the temperature-scaled distribution) recorded and, with frozen bottom layers, the hidden states
 entering the first trained layer. :func:`sample_groups` turns the verified groups into the loss's tensors.
+Earlier calls in a prompt are written, and sampled calls parsed, in the model's tool-call format
+(``tool_format`` of :func:`make_policy`, default: detected from the chat template), the one SFT teaches.
 
 The step's seed is derived from the run seed and the step number, so a resumed run samples the
 same actions as an uninterrupted one.
@@ -158,10 +160,14 @@ def make_policy(
     *,
     boundary: int = 0,
     frozen: BlockStore | None = None,
+    tool_format: str | None = None,
 ) -> TrainerPolicy:
-    """A :class:`TrainerPolicy` around an in-memory (possibly LoRA-wrapped) model."""
+    """A :class:`TrainerPolicy` around an in-memory (possibly LoRA-wrapped) model; ``tool_format``
+    names its tool-call format (prompts' earlier calls, parsing of samples; default: detected)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft: adapters stay active
-    hf = HFPolicy(base, tokenizer=tokenizer, device=device, max_prompt_tokens=max_prompt_tokens)
+    hf = HFPolicy(
+        base, tokenizer=tokenizer, device=device, max_prompt_tokens=max_prompt_tokens, tool_format=tool_format
+    )
     return TrainerPolicy(hf, boundary, frozen)
 
 

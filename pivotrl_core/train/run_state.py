@@ -100,7 +100,13 @@ def build_run(cfg: TrainConfig, pivots_path: Path, out: Path, registry: Registry
         reference=reference,
         optimizer=optimizer,
         policy=make_policy(
-            model, tokenizer, cfg.max_prompt_tokens, cfg.device, boundary=boundary, frozen=frozen
+            model,
+            tokenizer,
+            cfg.max_prompt_tokens,
+            cfg.device,
+            boundary=boundary,
+            frozen=frozen,
+            tool_format=cfg.tool_format,
         ),
         resolver=VerifierResolver(
             registry, domain=cfg.domain, verifier=cfg.verifier, options=cfg.verifier_options

@@ -2,7 +2,9 @@
 
 Input is a trajectories file (any registered format) or a candidates/pivots file. Prompts and
 targets are rendered exactly as in profiling and GRPO (``render_prompt`` + ``render_action`` +
-the end-of-turn token), so "SFT vs PivotRL on identical data" differs only in the objective.
+the end-of-turn token), so "SFT vs PivotRL on identical data" differs only in the objective. Tool
+calls are written in the trained model's own tool-call format (``detect_tool_format``, or the
+``tool_format`` override), the one its parser reads back.
 
 Packing (``pack``): ``trajectory`` makes one sequence per trajectory whose every assistant turn is
 a target (the prompt is computed once for all turns); ``turn`` makes one sequence per assistant
@@ -27,6 +29,7 @@ from ..errors import ConfigError, InputError
 from ..formats import read_trajectories
 from ..jsonl import atomic_output, iter_jsonl, read_jsonl
 from ..policies.chat import end_of_turn, fit_to_context, render_action, render_prompt
+from ..policies.tool_formats import ToolCallFormat, detect_tool_format
 from ..types import Candidate, Message, Trajectory
 from .checkpoint import check_run_dir, latest_checkpoint, load_checkpoint, save_checkpoint, save_final
 from .config import SFTConfig
@@ -67,13 +70,18 @@ def _encode(tok: Any, text: str) -> list[int]:
 
 
 def _turn_example(
-    tok: Any, messages: Sequence[Message], tools: Sequence[dict], action: Message, max_len: int
+    tok: Any,
+    messages: Sequence[Message],
+    tools: Sequence[dict],
+    action: Message,
+    max_len: int,
+    fmt: ToolCallFormat,
 ) -> SFTExample | None:
-    target = _encode(tok, render_action(action) + end_of_turn(tok))
-    fitted = fit_to_context(tok, messages, tools, max(1, max_len - len(target)))
+    target = _encode(tok, render_action(action, fmt) + end_of_turn(tok))
+    fitted = fit_to_context(tok, messages, tools, max(1, max_len - len(target)), fmt)
     if fitted is None:
         return None
-    prompt = _encode(tok, render_prompt(tok, fitted[0], tools))
+    prompt = _encode(tok, render_prompt(tok, fitted[0], tools, fmt))
     return SFTExample(tuple(prompt + target), tuple([0] * len(prompt) + [1] * len(target)))
 
 
@@ -81,18 +89,18 @@ def _trajectory_turns(traj: Trajectory) -> list[int]:
     return [i for i, m in enumerate(traj.messages) if m.role == "assistant" and not m.is_empty]
 
 
-def _packed_example(tok: Any, traj: Trajectory, max_len: int) -> SFTExample | None:
+def _packed_example(tok: Any, traj: Trajectory, max_len: int, fmt: ToolCallFormat) -> SFTExample | None:
     """One sequence with every assistant turn as a target, or None when it cannot be packed."""
     ids: list[int] = []
     mask: list[int] = []
     text = ""
     eot = end_of_turn(tok)
     for i in _trajectory_turns(traj):
-        prompt = render_prompt(tok, traj.messages[:i], traj.tools)
+        prompt = render_prompt(tok, traj.messages[:i], traj.tools, fmt)
         if not prompt.startswith(text):  # the template re-renders earlier turns differently
             return None
         seg = _encode(tok, prompt[len(text) :])
-        target_text = render_action(traj.messages[i]) + eot
+        target_text = render_action(traj.messages[i], fmt) + eot
         target = _encode(tok, target_text)
         ids += seg + target
         mask += [0] * len(seg) + [1] * len(target)
@@ -103,23 +111,31 @@ def _packed_example(tok: Any, traj: Trajectory, max_len: int) -> SFTExample | No
 
 
 def build_examples(
-    tok: Any, items: Sequence[Trajectory | Candidate], pack: str, max_len: int
+    tok: Any,
+    items: Sequence[Trajectory | Candidate],
+    pack: str,
+    max_len: int,
+    fmt: ToolCallFormat | None = None,
 ) -> tuple[list[SFTExample], int]:
-    """Tokenised examples and the number of turns dropped because they cannot fit ``max_len``."""
+    """Tokenised examples and the number of turns dropped because they cannot fit ``max_len``.
+
+    Tool calls are rendered in ``fmt`` (default: the tokenizer's own, :func:`detect_tool_format`).
+    """
+    fmt = fmt or detect_tool_format(tok)
     out: list[SFTExample] = []
     dropped = 0
     for item in items:
         if isinstance(item, Candidate):
-            ex = _turn_example(tok, item.messages, item.tools, item.expected, max_len)
+            ex = _turn_example(tok, item.messages, item.tools, item.expected, max_len, fmt)
             out.extend([ex] if ex else [])
             dropped += ex is None
             continue
-        packed = _packed_example(tok, item, max_len) if pack == "trajectory" else None
+        packed = _packed_example(tok, item, max_len, fmt) if pack == "trajectory" else None
         if packed is not None:
             out.append(packed)
             continue
         for i in _trajectory_turns(item):
-            ex = _turn_example(tok, item.messages[:i], item.tools, item.messages[i], max_len)
+            ex = _turn_example(tok, item.messages[:i], item.tools, item.messages[i], max_len, fmt)
             out.extend([ex] if ex else [])
             dropped += ex is None
     return out, dropped
@@ -248,11 +264,13 @@ def train_sft(
     """Fine-tune on assistant tokens of ``inputs``; return the ``final/`` model folder."""
     out = Path(out)
     items = read_sft_inputs(inputs)  # bad input fails before the run folder is touched
+    cfg.check_names()  # an unknown tool_format, too
     header = _start(cfg, inputs, out, resume)
     resume = latest_checkpoint(out) is not None
     set_seed(cfg.seed)
     model, tok = build_model(cfg)
-    examples, dropped = build_examples(tok, items, cfg.pack, cfg.max_seq_tokens)
+    fmt = detect_tool_format(tok, cfg.tool_format)
+    examples, dropped = build_examples(tok, items, cfg.pack, cfg.max_seq_tokens, fmt)
     if not examples:
         raise InputError(f"no assistant turn fits max_seq_tokens = {cfg.max_seq_tokens}", path=str(inputs[0]))
     optimizer = build_optimizer(model, cfg)

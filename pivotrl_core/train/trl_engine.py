@@ -2,9 +2,11 @@
 
 Pivots become a ``datasets`` dataset of conversational prompts (tools in the system message);
 the reward is each pivot's own verifier (:func:`pivotrl_core.integrations.reward_function`; an
-errored verdict is ``None``, left out by TRL). :func:`grpo_args` maps our config onto
-``GRPOConfig`` (the table is in docs/scaling.md). It runs under ``accelerate launch`` (DDP,
-DeepSpeed, FSDP: TRL's own), and with vLLM when ``use_vllm=true`` is passed through ``trl_args``.
+errored verdict is ``None``, left out by TRL). Prompts and the reward's parsing use the model's
+tool-call format (``detect_tool_format(tokenizer, cfg.tool_format)``), as the ``pivotrl`` engine
+does. :func:`grpo_args` maps our config onto ``GRPOConfig`` (the table is in docs/scaling.md). It
+runs under ``accelerate launch`` (DDP, DeepSpeed, FSDP: TRL's own), and with vLLM when
+``use_vllm=true`` is passed through ``trl_args``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 from ..errors import ConfigError
 from ..integrations import pivots_dataset, reward_function
 from ..jsonl import dumps, write_jsonl
-from ..policies.models import resolve_model
+from ..policies.models import load_tokenizer, resolve_model
+from ..policies.tool_formats import detect_tool_format
 from ..registry import Registry
 from .config import TrainConfig
 from .data import load_candidates
@@ -109,17 +112,24 @@ def train_trl(
 ) -> TrainResult:
     """Run TRL's ``GRPOTrainer`` on ``pivots``; the model goes to ``out/final``, the logs to
     ``out/metrics.jsonl`` (one row per logged step, TRL's names)."""
+    cfg.check_names()  # an unknown tool_format fails before TRL loads or writes anything
     from trl import GRPOConfig, GRPOTrainer
 
     out = Path(out)
     candidates = load_candidates(pivots)
-    dataset = pivots_dataset(candidates, registry=registry, domain=cfg.domain)
+    model = resolve_model(cfg.model)
+    fmt = detect_tool_format(load_tokenizer(model), cfg.tool_format)  # the model's own, as GRPO's
+    dataset = pivots_dataset(candidates, registry=registry, domain=cfg.domain, tool_format=fmt)
     reward = reward_function(
-        registry=registry, domain=cfg.domain, verifier=cfg.verifier, options=cfg.verifier_options
+        registry=registry,
+        domain=cfg.domain,
+        verifier=cfg.verifier,
+        options=cfg.verifier_options,
+        tool_format=fmt,
     )
     args = GRPOConfig(**grpo_args(cfg, out, trl_args))
     trainer = GRPOTrainer(
-        model=resolve_model(cfg.model),
+        model=model,
         reward_funcs=reward,
         args=args,
         train_dataset=dataset,

@@ -37,7 +37,8 @@ __all__ = ["WarmupSettings", "warmup", "warmup_dir", "warmup_model"]
 
 @dataclass(frozen=True)
 class WarmupSettings:
-    """What the warm-up trains on and how (every field enters the cache key)."""
+    """What the warm-up trains on and how (every field enters the cache key; ``tool_format`` only
+    when set: ``None`` teaches the base model's own format, detected from its chat template)."""
 
     base_model: str = "smollm2-135m"
     n_trajectories: int = 40
@@ -49,11 +50,13 @@ class WarmupSettings:
     micro_batch_size: int = 2
     train_top_n_layers: int = 10
     max_seq_tokens: int = 2048
+    tool_format: str | None = None
 
     def key(self) -> str:
         render = pivotrl_core.RENDER_VERSION  # lazy: the chat renderer loads on first use
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "tool_format" or v is not None}
         blob = json.dumps(
-            {**dataclasses.asdict(self), "world": WORLD_VERSION, "render": render, "recipe": 1},
+            {**fields, "world": WORLD_VERSION, "render": render, "recipe": 1},
             sort_keys=True,
         )
         return hashlib.blake2b(blob.encode(), digest_size=6).hexdigest()
@@ -97,6 +100,7 @@ def _build(target: Path, settings: WarmupSettings, progress: bool) -> dict[str, 
             "micro_batch_size": settings.micro_batch_size,
             "train_top_n_layers": settings.train_top_n_layers,
             "max_seq_tokens": settings.max_seq_tokens,
+            "tool_format": settings.tool_format,
             "seed": settings.seed,
             "save_every": 2,
             "keep_checkpoints": 1,

@@ -139,7 +139,12 @@ def load_experiment(path: str | Path, quick: bool = False) -> ExperimentConfig:
     run = load_run_config(p.parent / settings.run_config, settings.overrides)
     try:
         e2e = E2EConfig(
-            **{"max_new_tokens": run.train.max_new_tokens, **settings.e2e, "domain": run.run.domain}
+            **{
+                "max_new_tokens": run.train.max_new_tokens,
+                "tool_format": run.train.tool_format,
+                **settings.e2e,
+                "domain": run.run.domain,
+            }
         )
     except TypeError as e:
         raise ConfigError(f"{p}{_line(text, 'e2e')}: [e2e] {e}") from None

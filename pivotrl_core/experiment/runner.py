@@ -198,8 +198,9 @@ def run_experiment(
     if "sft" in exp.settings.arms:
         choice, more = _sft_search(exp, root, paths, registry, say)
         rows += more
-    for arm in exp.settings.arms:
-        for seed in exp.settings.seeds if arm != "base" else []:
+    # seed-major: an interrupted run leaves whole seeds (every arm), not whole arms with missing seeds
+    for seed in exp.settings.seeds:
+        for arm in (a for a in exp.settings.arms if a != "base"):
             folder = root / "arms" / arm / f"seed{seed}"
             rows += _run(
                 arm_stages(exp, arm, seed, folder, paths, registry, choice), folder, say, f"{arm}/seed{seed}"

@@ -13,8 +13,17 @@ from malformed_cases import Case, all_cases, fixture_files
 
 from pivotrl_core.cli import build_cli, cli
 from pivotrl_core.plugins import set_plugin_manager
+from pivotrl_core.testing import use_plugin_manager
 
 CASES = all_cases()
+
+
+@pytest.fixture(autouse=True)
+def _restore_plugin_manager():
+    """Each case builds a manager without tau2 (``PIVOTRL_DISABLE_PLUGINS``); put the previous one back after,
+    or later tests in the same session find a process-wide manager that lacks the tau2 entry point."""
+    with use_plugin_manager():
+        yield
 
 
 def _snapshot(root: Path) -> dict[str, str]:

@@ -4,7 +4,8 @@ An agent is a callable ``(messages) -> Message`` returning the next assistant tu
 per turn). :class:`ExpertAgent` solves a task through the same tools a model gets: it lists the
 repository, views each file the gold fix changes, replaces the changed lines with the gold ones
 (``str_replace`` with the smallest unique span, the whole file when no smaller span is unique),
-runs the file's own example check and submits.
+runs the file's own example check and submits. On a SWE-bench-schema task (a gold ``patch``, no
+files) it lists the repository, applies the patch with ``git apply`` and submits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from pivotrl_core import Message, Prompt, SamplingParams, ToolCall
 
+from .history import DEFAULT_WINDOW, HistoryWindow, apply_window
 from .tasks import Task
 from .tools import TOOLS
 
@@ -49,8 +51,23 @@ def gold_edit(buggy: str, gold: str) -> tuple[str, str]:
             i2, j2 = i2 + 1, j2 + 1
 
 
+def _patch_turns(task: Task) -> list[Message]:
+    patch = task.gold_patch or ""
+    end = "PIVOTRL_GOLD_PATCH"
+    while end in patch:
+        end += "_"
+    apply = f"git apply -v - <<'{end}'\n{patch if patch.endswith(chr(10)) else patch + chr(10)}{end}"
+    return [
+        _turn(0, "Let me look at the repository first.", "bash", {"command": "ls -a"}),
+        _turn(1, "Applying the fix.", "bash", {"command": apply}),
+        _turn(2, "The fix is done; submitting.", "submit", {}),
+    ]
+
+
 def expert_turns(task: Task) -> list[Message]:
-    """The expert's whole episode, decided up front from the task's gold files."""
+    """The expert's whole episode, decided up front from the task's gold files (or gold patch)."""
+    if not task.gold_files and task.gold_patch:
+        return _patch_turns(task)
     turns = [_turn(0, "Let me look at the repository first.", "bash", {"command": "ls -a"})]
     changed = [p for p, text in sorted(task.gold_files.items()) if task.files.get(p) != text]
     for path in changed:
@@ -71,11 +88,13 @@ def expert_turns(task: Task) -> list[Message]:
 
 
 class ExpertAgent:
-    """Replays :func:`expert_turns` (raises ``ValueError`` when the task has no gold files)."""
+    """Replays :func:`expert_turns` (raises ``ValueError`` when the task has no gold fix)."""
 
     def __init__(self, task: Task) -> None:
-        if not task.gold_files:
-            raise ValueError(f"task {task.instance_id} has no gold_files: the expert needs the gold fix")
+        if not task.gold_files and not task.gold_patch:
+            raise ValueError(
+                f"task {task.instance_id} has no gold_files or patch: the expert needs the gold fix"
+            )
         self.turns = expert_turns(task)
 
     def __call__(self, messages: Sequence[Message]) -> Message:
@@ -94,12 +113,19 @@ class NoopAgent:
 
 
 class PolicyAgent:
-    """The next turn sampled from a pivotrl policy (one completion per turn), with the SWE tools."""
+    """The next turn sampled from a pivotrl policy (one completion per turn), with the SWE tools;
+    the policy sees the episode through ``window`` (:mod:`.history`)."""
 
-    def __init__(self, policy: Any, sampling: SamplingParams | None = None) -> None:
+    def __init__(
+        self,
+        policy: Any,
+        sampling: SamplingParams | None = None,
+        window: HistoryWindow | None = DEFAULT_WINDOW,
+    ) -> None:
         self.policy = policy
         self.sampling = sampling or SamplingParams(temperature=0.0, max_new_tokens=512)
+        self.window = window
 
     def __call__(self, messages: Sequence[Message]) -> Message:
-        prompt = Prompt(messages=tuple(messages), tools=TOOLS)
+        prompt = Prompt(messages=apply_window(messages, self.window), tools=TOOLS)
         return self.policy.sample([prompt], 1, self.sampling)[0][0].message

@@ -1,4 +1,4 @@
-"""``pivotrl swe``: bench, extract (whole-file trajectories), generate, rescore."""
+"""``pivotrl swe``: bench, extract (whole-file trajectories), generate, rescore, run-config."""
 
 from __future__ import annotations
 
@@ -198,3 +198,18 @@ def rescore_cmd(rollouts: Path, tasks_path: Path, reward_mode: str) -> None:
                 f"line {lineno}: ours {score.reward} ({score.failure_reason}), recorded {row.get('reward')}"
             )
     click.echo(f"{agree}/{n} rollouts re-score to the recorded reward.")
+
+
+RUN_CONFIG = Path(__file__).with_name("data") / "swe_run.toml"
+
+
+@swe_group.command("run-config")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write it to a file.")
+def run_config_cmd(output: Path | None) -> None:
+    """The example `pivotrl run` config of the SWE domain (every stage; docs/domains/swe.md)."""
+    text = RUN_CONFIG.read_text(encoding="utf-8")
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {output}; run it with `pivotrl run {output}`.")

@@ -25,15 +25,14 @@ from typing import Any
 from pivotrl_core import Message, Sandbox, SandboxError, SandboxSpec, Trajectory, open_sandbox
 
 from .agents import Agent
+from .history import DEFAULT_WINDOW
 from .tasks import Task
 from .tools import TOOLS, ToolBox
 
 __all__ = ["SYSTEM_PROMPT", "EpisodeResult", "initial_messages", "run_episode", "run_tests"]
 
 SYSTEM_PROMPT = (
-    "You are a software engineer fixing an issue in a repository. Work with the tools: `bash` runs a "
-    "command in the repository, `str_replace_editor` views and edits files, `submit` ends the task. "
-    "Make one tool call per turn. The repository's hidden tests decide whether the issue is resolved."
+    "You fix an issue in a repository with the tools, one tool call per turn. Hidden tests decide."
 )
 SHIM_DIR = "/tmp/.pivotrl-swe-bin"
 DEFAULT_SPEC = SandboxSpec(
@@ -85,7 +84,12 @@ def initial_messages(task: Task) -> list[Message]:
 
 
 def _text(files: dict[str, bytes]) -> dict[str, str]:
-    return {p: v.decode("utf-8", "replace") for p, v in files.items() if not p.endswith("/")}
+    """The work dir's files as text, without directories and git's own metadata (``.git/``)."""
+    return {
+        p: v.decode("utf-8", "replace")
+        for p, v in files.items()
+        if not p.endswith("/") and p != ".git" and not p.startswith(".git/")
+    }
 
 
 def unified_patch(before: dict[str, str], after: dict[str, str]) -> str:
@@ -144,8 +148,13 @@ def run_tests(box: Sandbox, task: Task, timeout_s: float) -> tuple[bool, dict[st
 
 
 def _metadata(
-    task: Task, error_turns: list[int], states: list[dict[str, str]], turn_states: dict[str, int]
+    task: Task,
+    agent: Agent,
+    error_turns: list[int],
+    states: list[dict[str, str]],
+    turn_states: dict[str, int],
 ) -> dict:
+    window = getattr(agent, "window", DEFAULT_WINDOW)
     swe: dict[str, Any] = {
         "instance_id": task.instance_id,
         "test_files": dict(task.test_files),
@@ -154,6 +163,7 @@ def _metadata(
         "pass_to_pass": list(task.pass_to_pass),
         "error_turns": error_turns,
         "image": task.image,
+        "window": window.to_dict() if window is not None else None,
     }
     if states:
         swe["states"], swe["turn_states"] = states, turn_states
@@ -232,7 +242,7 @@ def run_episode(
         id=tid,
         messages=tuple(messages),
         tools=TOOLS,
-        metadata=_metadata(task, error_turns, states, turn_states),
+        metadata=_metadata(task, agent, error_turns, states, turn_states),
     )
     return EpisodeResult(
         task.instance_id,

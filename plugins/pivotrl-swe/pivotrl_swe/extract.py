@@ -6,6 +6,8 @@ mark as an error (``metadata["swe"]["error_turns"]``, see each reader); turns wi
 trajectory recorded the repository before each turn (episodes run by this plugin), the candidate
 gets that state as ``metadata["sandbox"]`` (files) and ``metadata["swe"]`` keeps what the
 functional verifier needs: hidden tests, test command, and ``final_edit`` for the last edit.
+An episode that recorded a history window (``metadata["swe"]["window"]``, :mod:`.history`) has each
+candidate's prefix cut to that window: the prompt the policy saw at that turn.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pivotrl_core import Candidate, ExtractOptions, Message, Trajectory, candidate_at
+
+from .history import HistoryWindow, apply_window
 
 __all__ = ["EDIT_COMMANDS", "extract_swe", "is_edit"]
 
@@ -62,8 +66,11 @@ def extract_swe(trajectory: Trajectory, options: ExtractOptions) -> Iterator[Can
     turns = _turns(msgs, errors)
     edits = [i for i in turns if is_edit(msgs[i])]
     final_edit = edits[-1] if edits else None
+    window = HistoryWindow.from_dict(swe.get("window"))
     for i in turns:
         if len(msgs[i].tool_calls) > 1 and options.multi_call == "drop":
             continue
         c = candidate_at(trajectory, i, options.domain, messages=msgs)
-        yield dataclasses.replace(c, metadata=_metadata(trajectory, swe, i, final_edit))
+        yield dataclasses.replace(
+            c, messages=apply_window(c.messages, window), metadata=_metadata(trajectory, swe, i, final_edit)
+        )

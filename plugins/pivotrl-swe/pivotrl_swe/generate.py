@@ -26,7 +26,11 @@ def generate_expert(
     """Up to ``n`` resolved expert episodes of ``split`` (see the module docstring)."""
     if n < 1:
         raise ConfigError(f"generate: n must be >= 1, got {n}")
-    tasks = [t for t in load_tasks(instances) if split_of(t.instance_id) == split and t.gold_files]
+    tasks = [
+        t
+        for t in load_tasks(instances)
+        if split_of(t.instance_id) == split and (t.gold_files or t.gold_patch)
+    ]
     random.Random(seed).shuffle(tasks)
     made = 0
     for task in tasks:

@@ -5,9 +5,11 @@ Two kinds of rows are read:
 - **file-based** (the shared HumanEvalFix-python pack): ``buggy_files``, ``test_files``,
   ``gold_files`` (path -> text), ``test_command``, ``FAIL_TO_PASS`` / ``PASS_TO_PASS``;
 - **SWE-bench schema** (``repo``, ``base_commit``, ``patch``, ``test_patch``, ``FAIL_TO_PASS``,
-  ``PASS_TO_PASS`` as lists or JSON strings) plus the instance's ``image`` (or ``image_name``):
-  the repository is copied from ``repo_dir`` (default ``/testbed``) of that image into the work
-  dir, ``test_patch`` is applied with ``git apply`` and ``test_command`` (default
+  ``PASS_TO_PASS`` as lists or JSON strings) run in the instance's image: ``image`` (or
+  ``image_name``) when the row names one, else the name SWE-bench's harness gives an instance
+  image, ``sweb.eval.x86_64.<instance_id, lower case>:latest`` (:func:`swebench_image`). The
+  repository is copied from ``repo_dir`` (default ``/testbed``) of that image into the work dir,
+  ``test_patch`` is applied with ``git apply`` and ``test_command`` (default
   ``python -m pytest -rA``) runs the listed tests. It needs the image locally.
 
 A task is *resolved* when every FAIL_TO_PASS and PASS_TO_PASS test passes (:mod:`.episode`).
@@ -25,7 +27,15 @@ from typing import Any
 
 from pivotrl_core import InputError, iter_jsonl
 
-__all__ = ["DEFAULT_INSTANCES", "Task", "default_instances", "load_tasks", "split_of", "task_from_row"]
+__all__ = [
+    "DEFAULT_INSTANCES",
+    "Task",
+    "default_instances",
+    "load_tasks",
+    "split_of",
+    "swebench_image",
+    "task_from_row",
+]
 
 INSTANCES_ENV = "PIVOTRL_SWE_INSTANCES"
 _PACK = Path("shared") / "data" / "humanevalfix-python" / "instances.jsonl"
@@ -70,6 +80,11 @@ class Task:
         return {"instance_id": self.instance_id, "image": self.image, "n_files": len(self.files)}
 
 
+def swebench_image(instance_id: str, arch: str = "x86_64") -> str:
+    """The tag SWE-bench's harness gives an instance image it builds (``TestSpec.instance_image_key``)."""
+    return f"sweb.eval.{arch}.{instance_id.lower()}:latest"
+
+
 def _str_list(row: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     raw = row.get(key) or []
     if isinstance(raw, str):
@@ -105,10 +120,15 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         raise InputError("missing required field (a string)", field="problem_statement")
     files = _files(row, "buggy_files")
     image = row.get("image") or row.get("image_name")
-    if not files and not isinstance(image, str):
-        raise InputError(
-            "a task needs buggy_files or the instance's image (image / image_name)", field="image"
-        )
+    if image is not None and not isinstance(image, str):
+        raise InputError("expected the image's name (a string)", field="image")
+    if not files and image is None:
+        if not isinstance(row.get("test_patch"), str) and not row.get("FAIL_TO_PASS"):
+            raise InputError(
+                "a task needs buggy_files, or SWE-bench fields (test_patch, FAIL_TO_PASS) and its image",
+                field="buggy_files",
+            )
+        image = swebench_image(row["instance_id"])
     default_cmd = "python test.py" if files else "python -m pytest -rA"
     command = row.get("test_command", default_cmd)
     if not isinstance(command, str) or not command.strip():

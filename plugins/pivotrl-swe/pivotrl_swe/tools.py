@@ -29,7 +29,7 @@ TOOLS: tuple[dict[str, Any], ...] = (
         "type": "function",
         "function": {
             "name": "bash",
-            "description": "Run a bash command in the repository (no network). Returns exit code and output.",
+            "description": "Run a command in the repository; returns exit code and output.",
             "parameters": {
                 "type": "object",
                 "properties": {"command": {"type": "string"}},
@@ -41,10 +41,8 @@ TOOLS: tuple[dict[str, Any], ...] = (
         "type": "function",
         "function": {
             "name": "str_replace_editor",
-            "description": "View, create and edit files. `view` shows a file with line numbers (optional "
-            "`view_range` [start, end]) or lists a directory; `create` writes `file_text` to a "
-            "new file; `str_replace` replaces the unique occurrence of `old_str` by `new_str`; "
-            "`insert` inserts `new_str` after line `insert_line`.",
+            "description": "`view` a file with line numbers (or a directory), `create` a file, "
+            "`str_replace` the unique `old_str` by `new_str`, `insert` `new_str` after `insert_line`.",
             "parameters": {
                 "type": "object",
                 "properties": {
@@ -64,7 +62,7 @@ TOOLS: tuple[dict[str, Any], ...] = (
         "type": "function",
         "function": {
             "name": "submit",
-            "description": "Submit the current state of the repository as the fix.",
+            "description": "Submit the repository as the fix.",
             "parameters": {"type": "object", "properties": {}},
         },
     },

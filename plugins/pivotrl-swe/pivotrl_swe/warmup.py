@@ -2,9 +2,11 @@
 
 SmolLM2-135M as shipped emits no tool calls, so every sampled turn fails and no candidate is a
 pivot. The warm-up fine-tunes the base model (the core's SFT trainer) on expert episodes of the
-``warmup`` task split (disjoint from ``train``/``validation``/``heldout``), so pi_0 knows the format.
-The result is cached under ``<cache>/warmup/swe-<hash>`` (the hash covers every setting, the base
-model and the core's prompt rendering version) and built once, under a file lock.
+``warmup`` task split (disjoint from ``train``/``validation``/``heldout``), so pi_0 knows the format:
+one sequence per turn (``pack = "turn"``), its prompt cut to the history window exactly as
+profiling, training and the benchmark's policy will see it (:mod:`.history`). The result is
+cached under ``<cache>/warmup/swe-<hash>`` (the hash covers every setting, the base model and the
+core's prompt rendering version) and built once, under a file lock.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pivotrl_core
-from pivotrl_core import ConfigError, write_jsonl
+from pivotrl_core import ConfigError, ExtractOptions, write_jsonl
 
+from .extract import extract_swe
 from .generate import generate_expert
 
 __all__ = ["WarmupSettings", "warmup", "warmup_dir"]
@@ -31,7 +34,8 @@ __all__ = ["WarmupSettings", "warmup", "warmup_dir"]
 
 @dataclass(frozen=True)
 class WarmupSettings:
-    """What the warm-up trains on and how (every field enters the cache key)."""
+    """What the warm-up trains on and how (every field enters the cache key; ``tool_format`` only
+    when set: ``None`` teaches the base model's own format, detected from its chat template)."""
 
     base_model: str = "smollm2-135m"
     n_trajectories: int = 16
@@ -41,12 +45,12 @@ class WarmupSettings:
     batch_size: int = 4
     micro_batch_size: int = 1
     train_top_n_layers: int = 10
-    max_seq_tokens: int = 3072
+    max_seq_tokens: int = 1536
+    tool_format: str | None = None
 
     def key(self) -> str:
-        blob = json.dumps(
-            {**dataclasses.asdict(self), "render": pivotrl_core.RENDER_VERSION, "recipe": 1}, sort_keys=True
-        )
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "tool_format" or v is not None}
+        blob = json.dumps({**fields, "render": pivotrl_core.RENDER_VERSION, "recipe": 2}, sort_keys=True)
         return hashlib.blake2b(blob.encode(), digest_size=6).hexdigest()
 
 
@@ -65,10 +69,11 @@ def _lock(path: Path) -> Iterator[None]:
 def _build(target: Path, settings: WarmupSettings, progress: bool) -> None:
     work = target.with_name(f".build-{target.name}")
     work.mkdir(parents=True, exist_ok=True)
-    data = work / "trajectories.jsonl"
-    if not data.exists():
+    data = work / "candidates.jsonl"
+    if not data.exists():  # one example per turn, windowed as pi_0 will see it (.history)
         demos = generate_expert(settings.n_trajectories, settings.seed, "warmup")  # type: ignore[arg-type]
-        write_jsonl(data, [t.to_dict() for t in demos])
+        opts = ExtractOptions(domain="swe")
+        write_jsonl(data, [c.to_dict() for t in demos for c in extract_swe(t, opts)])
     fields = (
         "lr",
         "epochs",
@@ -77,6 +82,7 @@ def _build(target: Path, settings: WarmupSettings, progress: bool) -> None:
         "train_top_n_layers",
         "max_seq_tokens",
         "seed",
+        "tool_format",
     )
     overrides = {f: getattr(settings, f) for f in fields}
     cfg = pivotrl_core.load_config(
@@ -84,6 +90,7 @@ def _build(target: Path, settings: WarmupSettings, progress: bool) -> None:
         overrides={
             "model": settings.base_model,
             **overrides,
+            "pack": "turn",
             "save_every": 2,
             "keep_checkpoints": 1,
             "progress": progress,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pivotrl_swe.agents import ExpertAgent, gold_edit
-from pivotrl_swe.tasks import load_tasks, split_of, task_from_row
+from pivotrl_swe.tasks import load_tasks, split_of, swebench_image, task_from_row
 
 from pivotrl_core import InputError
 
@@ -71,3 +71,20 @@ def test_swebench_schema_rows_become_image_tasks():
         task.fail_to_pass == ("tests/test_fields.py::test_timedelta_precision",) and task.pass_to_pass == ()
     )
     assert task.test_command == "python -m pytest -rA" and task.test_patch.startswith("diff")
+
+
+def test_a_swebench_row_without_an_image_gets_the_harness_image_name():
+    row = {
+        "instance_id": "astropy__astropy-12907", "repo": "astropy/astropy", "problem_statement": "p",
+        "base_commit": "d16bfe05a744909de4b27f5875fe0d4ed41ce607", "patch": "diff --git a/x b/x",
+        "test_patch": "diff --git a/t b/t", "FAIL_TO_PASS": '["t.py::test_a"]', "PASS_TO_PASS": "[]",
+    }  # fmt: skip
+    task = task_from_row(row)
+    assert (
+        task.image
+        == swebench_image("astropy__astropy-12907")
+        == "sweb.eval.x86_64.astropy__astropy-12907:latest"
+    )
+    assert task.swebench_style and task.gold_patch == "diff --git a/x b/x"
+    with pytest.raises(InputError, match="image"):
+        task_from_row({**row, "image": 3})

@@ -146,8 +146,9 @@ def load_banking(root: str | Path | None = None) -> BankingData:
 
 
 def split_of(task_id: str) -> str:
-    """``heldout`` (about 20%), ``validation`` (about 10%) or ``train``, fixed by the task id."""
+    """``heldout`` (about 20%), ``validation`` (about 10%), ``warmup`` (about 10%: the format
+    warm-up's demonstrations) or ``train``, fixed by the task id."""
     bucket = int(hashlib.sha256(f"pivotrl-web/{task_id}".encode()).hexdigest(), 16) % 10
     if bucket < 2:
         return "heldout"
-    return "validation" if bucket == 2 else "train"
+    return {2: "validation", 3: "warmup"}.get(bucket, "train")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from typing import Any
@@ -24,10 +25,13 @@ def tasks_benchmark(
     limit: int = 0,
     max_turns: int = 60,
     sampling: SamplingParams | None = None,
+    max_new_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Play every offline-gradable task of ``split`` once (``limit`` > 0: the first ``limit``).
 
-    Returns ``{"benchmark", "policy", "split", "n_tasks", "success_rate", "db_match",
+    ``sampling`` defaults to greedy decoding of at most 256 tokens a turn (``max_new_tokens``
+    overrides the length). Returns ``{"benchmark", "policy", "split", "n_tasks", "success_rate"
+    (also as "pass^1"), "db_match",
     "searches_per_episode", "opened_per_episode", "mean_turns", "seconds", "tasks": [...]}`` with
     each task's official reward, match flags, counts and termination.
     """
@@ -37,10 +41,11 @@ def tasks_benchmark(
         ids = ids[:limit]
     if not ids:
         raise ValueError(f"no offline-gradable tasks in split {split!r}")
+    sampling = sampling or DEFAULT_SAMPLING
+    if max_new_tokens is not None:
+        sampling = dataclasses.replace(sampling, max_new_tokens=max_new_tokens)
     start = time.perf_counter()
-    episodes = run_episodes(
-        policy, [data.tasks[i] for i in ids], sampling or DEFAULT_SAMPLING, max_turns, data
-    )
+    episodes = run_episodes(policy, [data.tasks[i] for i in ids], sampling, max_turns, data)
     outcomes = [e.outcome() for e in episodes]
     return {
         "benchmark": "tasks",
@@ -48,6 +53,7 @@ def tasks_benchmark(
         "split": split,
         "n_tasks": len(outcomes),
         "success_rate": statistics.fmean(o["success"] for o in outcomes),
+        "pass^1": statistics.fmean(o["success"] for o in outcomes),
         "db_match": statistics.fmean(o["db_match"] for o in outcomes),
         "searches_per_episode": statistics.fmean(o["searches"] for o in outcomes),
         "opened_per_episode": statistics.fmean(o["opened"] for o in outcomes),

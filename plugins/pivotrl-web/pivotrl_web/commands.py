@@ -1,4 +1,4 @@
-"""``pivotrl web ...``: generate expert trajectories, run the task benchmark."""
+"""``pivotrl web ...``: generate expert trajectories, run the task benchmark, find the run config."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from .benchmark import tasks_benchmark
 from .expert import ExpertPolicy
 from .generate import generate, tasks_of
 
-__all__ = ["web"]
+__all__ = ["RUN_CONFIG", "web"]
 
-_SPLITS = click.Choice(["train", "validation", "heldout"])
+RUN_CONFIG = Path(__file__).resolve().parent / "data" / "web_run.toml"
+"""The example ``pivotrl run`` config shipped with the plugin (every stage, SmolLM2-135M, CPU)."""
+
+_SPLITS = click.Choice(["train", "validation", "heldout", "warmup"])
 
 
 @click.group("web")
@@ -62,3 +65,9 @@ def bench_command(split: str, limit: int, output: Path | None) -> None:
         f"{result['n_tasks']} tasks: success {result['success_rate']:.3f}, "
         f"{result['searches_per_episode']:.2f} searches/episode, {result['seconds']} s"
     )
+
+
+@web.command("config")
+def config_command() -> None:
+    """Print the path of the example `pivotrl run` config of this domain (web_run.toml)."""
+    click.echo(str(RUN_CONFIG))

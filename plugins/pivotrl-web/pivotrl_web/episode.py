@@ -4,7 +4,9 @@ The customer opens with the task's brief. It performs its own gold actions (``re
 e.g. applying for a card or running a tool the agent gave it) once the agent has told it every
 value those actions need that its brief does not contain; it ends the conversation when nothing
 is left for it to do and the agent's message is not a question, or after three unhelpful
-replies (a transfer to a human does not end it: some gold paths act after one).
+replies (a transfer to a human does not end it: some gold paths act after one). The agent's
+prompt is capped (:mod:`pivotrl_web.prompts`) as the extractor's candidates are, unless the policy
+says otherwise (``prompt_caps`` attribute: the expert reads the whole transcript).
 :func:`run_episodes` advances all episodes in lock-step: one batched ``policy.sample`` call a step.
 """
 
@@ -19,6 +21,7 @@ from pivotrl_core import Completion, Message, Policy, Prompt, SamplingParams, Tr
 
 from .banking import BankingData, Task, load_banking
 from .catalog import TOOLS
+from .prompts import DEFAULT_CAPS, PromptCaps, cap_messages
 from .reward import new_world, official_reward
 from .values import json_args
 from .world import World
@@ -62,6 +65,7 @@ class Episode:
     data: BankingData
     max_turns: int = 60
     system_prompt: str = SYSTEM_PROMPT
+    caps: PromptCaps = DEFAULT_CAPS
     world: World = field(init=False)
     messages: list[Message] = field(init=False)
     events: list[list[Any]] = field(default_factory=list)
@@ -85,7 +89,7 @@ class Episode:
         return self.termination is not None
 
     def prompt(self) -> Prompt:
-        return Prompt(messages=tuple(self.messages), tools=TOOLS)
+        return Prompt(messages=cap_messages(self.messages, self.caps), tools=TOOLS)
 
     def _call(self, index: int, requestor: str, name: str, args: Any) -> str:
         self.events.append([index, requestor, name, args])
@@ -170,10 +174,15 @@ def run_episodes(
     max_turns: int = 60,
     data: BankingData | None = None,
 ) -> list[Episode]:
-    """Play every task to the end; each step samples one action for all running episodes."""
+    """Play every task to the end; each step samples one action for all running episodes.
+
+    Prompts are capped by the policy's ``prompt_caps`` attribute when it has one, else by
+    :data:`~pivotrl_web.prompts.DEFAULT_CAPS`.
+    """
     data = data or load_banking()
     sampling = sampling or SamplingParams()
-    episodes = [Episode(t, data, max_turns=max_turns) for t in tasks]
+    caps = getattr(policy, "prompt_caps", None) or DEFAULT_CAPS
+    episodes = [Episode(t, data, max_turns=max_turns, caps=caps) for t in tasks]
     step = 0
     while live := [e for e in episodes if not e.done]:
         s = sampling if sampling.seed is None else dataclasses.replace(sampling, seed=sampling.seed + step)

@@ -7,7 +7,9 @@ it takes the task's gold agent actions in order; before each block of customer a
 the customer what to do, with every value needed. It ends with a closing message.
 
 :class:`ExpertPolicy` (registered as ``web-expert``) recognises the task from the customer's
-opening message and plays the plan step by step, so it works as any pivotrl policy does.
+opening message and plays the plan step by step, so it works as any pivotrl policy does. On a
+capped prompt (:mod:`pivotrl_web.prompts`: brief cut, oldest turns dropped) it matches the brief
+by its kept prefix and finds its place in the plan from the assistant turns the prompt kept.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pivotrl_core import Completion, Message, Prompt, SamplingParams, ToolCall, 
 from .banking import BankingData, Task, load_banking
 from .corpus import Corpus, load_corpus
 from .episode import hint_values
+from .prompts import NO_CAPS, TRUNCATED
 
 __all__ = ["ExpertPolicy", "evidence_queries", "plan"]
 
@@ -111,10 +114,33 @@ def _openings(root: str) -> dict[str, str]:
     return {f"Hello. {t.instructions.strip()}": t.id for t in data.tasks.values()}
 
 
+def _tasks_of(opening: str, root: str) -> list[str]:
+    """The tasks whose opening message is ``opening`` or, when it was cut, starts with its head."""
+    openings = _openings(root)
+    if opening in openings:
+        return [openings[opening]]
+    if not opening.endswith(TRUNCATED):
+        return []
+    head = opening[: -len(TRUNCATED)]
+    return [tid for text, tid in openings.items() if text.startswith(head)]
+
+
+def _position(steps: Sequence[Step], messages: Sequence[Message]) -> int | None:
+    """How many plan steps the prompt's assistant turns account for: the first place in the plan
+    where the kept turns (the last ones, when the history was capped) end; None if nowhere."""
+    kept = [render_action(m) for m in messages if m.role == "assistant"]
+    plan_text = [render_action(m) for m, _ in steps]
+    for end in range(len(kept), len(plan_text) + 1):
+        if plan_text[end - len(kept) : end] == kept:
+            return end
+    return None
+
+
 class ExpertPolicy:
     """The expert as a :class:`pivotrl_core.Policy`: deterministic, every sample is the plan's step."""
 
     name = "web-expert"
+    prompt_caps = NO_CAPS  # episodes give the expert the whole transcript
 
     def __init__(self, model: str = "web-expert", max_docs: int = 3, k: int = 5, **_: Any) -> None:
         self.model = model
@@ -125,17 +151,24 @@ class ExpertPolicy:
     def model_id(self) -> str:
         return "web-expert"
 
-    def _step(self, messages: Sequence[Message], data: BankingData) -> Step:
-        opening = next((m.content for m in messages if m.role == "user"), None) or ""
-        task_id = _openings(str(data.root)).get(opening)
-        if task_id is None:
-            return Message(role="assistant", content="I'm sorry, I cannot help with that."), None
+    def _plan(self, task_id: str, data: BankingData) -> list[Step]:
         if task_id not in self._plans:
             corpus = load_corpus(data.documents_dir)
             self._plans[task_id] = plan(data.tasks[task_id], corpus, self.max_docs, self.k)
-        steps = self._plans[task_id]
-        done = sum(1 for m in messages if m.role == "assistant")
-        return steps[min(done, len(steps) - 1)]
+        return self._plans[task_id]
+
+    def _step(self, messages: Sequence[Message], data: BankingData) -> Step:
+        opening = next((m.content for m in messages if m.role == "user"), None) or ""
+        tasks = _tasks_of(opening, str(data.root))  # several only when the brief was cut
+        for task_id in tasks:
+            steps = self._plan(task_id, data)
+            done = _position(steps, messages)
+            if done is not None:
+                return steps[min(done, len(steps) - 1)]
+        if len(tasks) == 1:  # a transcript that left the plan: go on from its length, as before
+            steps = self._plan(tasks[0], data)
+            return steps[min(sum(m.role == "assistant" for m in messages), len(steps) - 1)]
+        return Message(role="assistant", content="I'm sorry, I cannot help with that."), None
 
     def sample(self, prompts: Sequence[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
         data = load_banking()

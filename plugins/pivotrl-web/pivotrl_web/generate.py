@@ -14,7 +14,8 @@ __all__ = ["generate", "tasks_of"]
 
 
 def tasks_of(split: str) -> list[str]:
-    """Ids of the offline-gradable tasks of a split (``train``, ``validation``, ``heldout``, ``all``)."""
+    """Ids of the offline-gradable tasks of a split (``train``, ``validation``, ``heldout``,
+    ``warmup`` or ``all``)."""
     data = load_banking()
     return [t.id for t in data.tasks.values() if t.offline and (split == "all" or split_of(t.id) == split)]
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from .catalog import AGENT_DISCOVERABLE, READS, USER_DISCOVERABLE, params_of
 from .corpus import Corpus
+from .created_ids import created_ids
 from .values import DIGESTS, canonical, check_params, digest, json_args, normalize, table_digest
 
 __all__ = ["CURRENT_TIME", "Call", "World"]
@@ -247,7 +248,8 @@ class World:
             self._add("agent_discoverable_tools", f"adt_{digest(agent_tool_name, args)}", record)
         if agent_tool_name in READS:
             return self.read(agent_tool_name, **args)
-        return f"{agent_tool_name}: done. Recorded with arguments {canonical(args)}."
+        done = f"{agent_tool_name}: done. Recorded with arguments {canonical(args)}."
+        return done + created_ids(agent_tool_name, args)
 
     def list_discoverable_agent_tools(self) -> str:
         names = sorted({r["tool_name"] for r in self.table("agent_discoverable_tools").values()})

@@ -32,7 +32,7 @@ def corpus(banking):
 
 @pytest.fixture(scope="session")
 def trajectories(banking):
-    """Expert trajectories of every train task (about 70)."""
+    """Expert trajectories of every train task (63)."""
     from pivotrl_web.generate import generate
 
     return list(generate(1000, 0, "train"))
@@ -44,3 +44,11 @@ def candidates(trajectories):
 
     opts = ExtractOptions(domain="web")
     return [c for t in trajectories for c in default_extractor(t, opts)]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> str:
+    """A tiny randomly initialised Llama model folder (the core's test model)."""
+    from pivotrl_core.policies.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))

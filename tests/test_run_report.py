@@ -9,11 +9,16 @@ from pathlib import Path
 import pytest
 
 from pivotrl_core.run.config import ModelSettings, RunConfig, RunSettings
-from pivotrl_core.run.report import improvement, render_table, write_report
+from pivotrl_core.run.report import improvement, improvement_sentence, render_table, write_report
 
 
 def _summary(means: list[float]) -> dict:
-    return {"mean": statistics.fmean(means), "std": statistics.stdev(means), "n": len(means), "over": "sets"}
+    return {
+        "mean": statistics.fmean(means),
+        "std": statistics.stdev(means) if len(means) > 1 else 0.0,
+        "n": len(means),
+        "over": "sets",
+    }
 
 
 def doc(label: str, means: list[float], ood: float, kl: float | None) -> dict:
@@ -48,6 +53,10 @@ def test_report_table_and_improvement_verdict(tmp_path: Path) -> None:
     assert {r[0]: r[1:] for r in render_table(unmoved)}["OOD KL to pi_0 (nats/token)"] == ["0", "0"]
     evals["pivotrl"] = doc("pivotrl", [0.5, 0.4, 0.55], 0.6, 0.01)
     assert not improvement(evals)["improved"]  # +1.7 points is inside the spread
+    one = {k: doc(k, [v], 0.6, None) for k, v in (("base", 0.4), ("pivotrl", 0.45))}
+    assert improvement(one)["improved"] is None  # one held-out set: no spread, no verdict
+    assert "no spread to judge it against" in improvement_sentence(improvement(one))
+    assert "NOT more than the spread" in improvement_sentence(improvement(evals))
 
     (tmp_path / "eval").mkdir()
     for label, d in evals.items():

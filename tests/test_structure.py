@@ -147,3 +147,45 @@ def _function_level_imports_at(path: Path, root: Path) -> list[str]:
         return _function_level_imports(path)
     finally:
         ROOT = saved
+
+
+FAMILY_WORDS = ("llama", "qwen", "mistral", "gemma", "phi3", "olmo", "gpt-oss", "gpt_oss", "harmony")
+# the parser table, the packaged-model catalogue (names SmolLM2's package) and the tiny test model
+FAMILY_ALLOWED = {"policies/tool_formats.py", "policies/tool_parsers.py", "policies/tiny.py"}
+
+
+def _code_strings_and_names(tree: ast.AST) -> list[tuple[int, str]]:
+    """String constants other than docstrings, and attribute/variable names, with their lines."""
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings:
+            out.append((n.lineno, n.value))
+        elif isinstance(n, ast.Attribute):
+            out.append((n.lineno, n.attr))
+        elif isinstance(n, ast.Name):
+            out.append((n.lineno, n.id))
+    return out
+
+
+def test_no_module_branches_on_a_model_family_outside_the_parser_table() -> None:
+    """Family knowledge lives in the tool-call parser table only: no ``model_type`` checks and no
+    family names in code (docstrings may mention them) anywhere else in the core."""
+    core = ROOT / "pivotrl_core"
+    found = []
+    for path in sorted(core.rglob("*.py")):
+        rel = path.relative_to(core).as_posix()
+        if rel in FAMILY_ALLOWED:
+            continue
+        for line, text in _code_strings_and_names(ast.parse(path.read_text(encoding="utf-8"))):
+            low = text.lower()
+            if low == "model_type" or any(w in low for w in FAMILY_WORDS):
+                found.append(f"{rel}:{line}: {text[:60]!r}")
+    assert not found, "model-family knowledge outside the parser table:\n" + "\n".join(found)

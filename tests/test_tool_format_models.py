@@ -8,13 +8,15 @@ back as a tool call with typed arguments.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 from memorized_model import memorize
 
-from pivotrl_core import Message, Prompt, SamplingParams, ToolCall
+from pivotrl_core import Candidate, Message, Prompt, SamplingParams, ToolCall
+from pivotrl_core.cli import main
 from pivotrl_core.policies.hf import HFPolicy
 from pivotrl_core.policies.tool_formats import get_tool_format
 
@@ -68,3 +70,26 @@ def test_a_model_of_another_family_yields_parsed_tool_calls(
     (completion,) = policy.sample([PROMPT], 1, SamplingParams(temperature=0.0, max_new_tokens=80))[0]
     assert completion.text.strip() == answer.strip()
     assert completion.message.tool_calls == (CALL,)  # "123" stays a string by the tool's schema
+
+    # the same model through `pivotrl profile` (format detected from the template, the `tool_call`
+    # verifier on the demonstrated call): every saved sample is the parsed call and passes
+    cand = Candidate(
+        id="c0",
+        domain="generic",
+        trajectory_id="t0",
+        turn_index=1,
+        messages=PROMPT.messages,
+        tools=TOOLS,
+        expected=Message("assistant", None, (CALL,)),
+    )
+    (tmp_path / "c.jsonl").write_text(json.dumps(cand.to_dict()) + "\n")
+    out = tmp_path / "p.jsonl"
+    args = ["profile", str(tmp_path / "c.jsonl"), "-o", str(out), "--model", str(model), "--k", "2"]
+    args += ["--temperature", "0.01", "--max-new-tokens", "80", "--save-samples", "--no-progress"]
+    try:
+        main(args)
+    except SystemExit as e:
+        assert not e.code, e
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row["scores"] == [1.0, 1.0]
+    assert all(Message.from_dict(m).tool_calls == (CALL,) for m in row["samples"])

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..run.engine import PipelineResult
-from ..run.report import improvement, load_evals, render_table
+from ..run.report import improvement, improvement_sentence, load_evals, render_table
 from ..run.stages import run_pipeline
 from ._options import parse_kv
 
@@ -46,11 +46,7 @@ def print_summary(result: PipelineResult) -> None:
         console.print(table)
         imp = improvement(evals)
         if imp:
-            word = "more" if imp["improved"] else "NOT more"
-            console.print(
-                f"PivotRL in-domain gain: {100 * imp['delta']:+.1f} points, {word} than the spread "
-                f"across held-out seeds ({100 * imp['spread']:.1f})."
-            )
+            console.print(improvement_sentence(imp))
     console.print(f"report: {result.run_dir / 'report.md'}")
 
 

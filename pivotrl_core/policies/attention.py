@@ -49,6 +49,7 @@ class PrefixKV:
     row_prompt: torch.Tensor  # (R,)
     groups: list[tuple[int, torch.Tensor | slice]] = field(default_factory=list)
     one_row_each: slice | torch.Tensor | None = None  # rows -> prompts when each row reads its own
+    blocks: tuple[torch.Tensor | slice, int] | None = None  # (prompts, g): rows in equal blocks, in order
 
     def __post_init__(self) -> None:
         self.regroup()
@@ -59,10 +60,11 @@ class PrefixKV:
         self.regroup()
 
     def regroup(self) -> None:
-        self.one_row_each = None
+        self.one_row_each, self.blocks = None, None
         if self.valid.shape[0] == 1:
             self.groups = [(0, slice(None))]
             return
+        prompts, counts = torch.unique_consecutive(self.row_prompt, return_counts=True)
         self.groups = [
             (int(b), (self.row_prompt == b).nonzero().squeeze(-1))
             for b in torch.unique(self.row_prompt).tolist()
@@ -72,6 +74,10 @@ class PrefixKV:
             rows = torch.arange(R, device=self.row_prompt.device)
             same = self.valid.shape[0] == R and bool((self.row_prompt == rows).all())
             self.one_row_each = slice(None) if same else self.row_prompt
+        elif len(prompts) == len(self.groups) and bool((counts == counts[0]).all()):
+            # every prompt's rows form one block of the same size, in order: one batched product
+            whole = len(prompts) == self.valid.shape[0]
+            self.blocks = (slice(None) if whole else prompts, int(counts[0]))
 
 
 def _masked(
@@ -142,6 +148,8 @@ def prefix_attention(
         sp = _masked(torch.einsum("rhgqd,rhld->rhgql", q, pk[sel].to(dt)) * scale, ok, softcap)
         out = _merge(sp, own, pv[sel].to(dt), v, "nhgql,nhld->nhgqd")
         return out.permute(0, 3, 1, 2, 4).reshape(R, Lq, Hq, D).to(query.dtype), None
+    if st.blocks is not None:
+        return _blocks(st, q, own, pk, pv, v, pre_ok, scale, softcap).to(query.dtype), None
     out = q.new_empty(q.shape) if len(st.groups) > 1 else None
     for b, idx in st.groups:
         ok = st.valid[b, -L:][None, :]
@@ -154,6 +162,34 @@ def prefix_attention(
             out[idx] = ob
     assert out is not None
     return out.permute(0, 3, 1, 2, 4).reshape(R, Lq, Hq, D).to(query.dtype), None
+
+
+def _blocks(
+    st: PrefixKV,
+    q: torch.Tensor,
+    own: torch.Tensor,
+    pk: torch.Tensor,
+    pv: torch.Tensor,
+    v: torch.Tensor,
+    pre_ok: torch.Tensor | None,
+    scale: float,
+    softcap: float | None,
+) -> torch.Tensor:
+    """:func:`prefix_attention` when the rows are equal blocks per prompt, in prompt order: the
+    prompts' keys enter one batched product (no loop over prompts) -> (R, Lq, Hq, D)."""
+    assert st.blocks is not None
+    sel, g = st.blocks
+    R, Hkv, G, Lq, D = q.shape
+    L, S, dt = pk.shape[2], v.shape[2], q.dtype
+    nb = R // g
+    ok = st.valid[sel, -L:][:, None, None, None, None, :]  # (nb, 1, 1, 1, 1, L)
+    ok = ok if pre_ok is None else ok & pre_ok
+    qb = q.view(nb, g, Hkv, G, Lq, D)
+    sp = _masked(torch.einsum("bnhgqd,bhld->bnhgql", qb, pk[sel].to(dt)) * scale, ok, softcap)
+    w = torch.softmax(torch.cat([sp, own.view(nb, g, Hkv, G, Lq, S)], dim=-1), dim=-1)
+    out = torch.einsum("bnhgql,bhld->bnhgqd", w[..., :L], pv[sel].to(dt))
+    out = out + torch.einsum("bnhgqs,bnhsd->bnhgqd", w[..., L:], v.view(nb, g, Hkv, S, D))
+    return out.reshape(R, Hkv, G, Lq, D).permute(0, 3, 1, 2, 4).reshape(R, Lq, Hkv * G, D)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from .engine import Stage
 __all__ = [
     "comparison_rows",
     "improvement",
+    "improvement_sentence",
     "load_evals",
     "render_table",
     "report_stage",
@@ -143,7 +144,18 @@ def improvement(evals: dict[str, dict[str, Any]], label: str = "pivotrl") -> dic
         return None
     spread = max(base.get("std") or 0.0, new.get("std") or 0.0)
     delta = new["mean"] - base["mean"]
-    return {"delta": delta, "spread": spread, "improved": delta > spread, "n_sets": new.get("n")}
+    n_sets = min(base.get("n") or 1, new.get("n") or 1)
+    improved = delta > spread if n_sets > 1 else None  # one set: no spread to judge the gain against
+    return {"delta": delta, "spread": spread, "improved": improved, "n_sets": new.get("n")}
+
+
+def improvement_sentence(imp: dict[str, Any], name: str = "PivotRL") -> str:
+    """The gain in words, judged against the spread across held-out sets when there is one."""
+    gain = f"{name} in-domain gain over base: {100 * imp['delta']:+.1f} points"
+    if imp["improved"] is None:
+        return f"{gain}, on one held-out set: no spread to judge it against (add held-out seeds)."
+    word = "more" if imp["improved"] else "NOT more"
+    return f"{gain}, {word} than the spread across held-out sets ({100 * imp['spread']:.1f})."
 
 
 def _markdown_table(rows: list[list[str]]) -> str:
@@ -192,11 +204,7 @@ def write_report(run_dir: Path, cfg: RunConfig) -> Path:
         for label in ("pivotrl", "sft"):
             imp = improvement(evals, label)
             if imp:
-                verdict = "more" if imp["improved"] else "NOT more"
-                parts.append(
-                    f"- {_NAMES[label]} in-domain gain over base: {100 * imp['delta']:+.1f} points, "
-                    f"{verdict} than the spread across seeds ({100 * imp['spread']:.1f})."
-                )
+                parts.append(f"- {improvement_sentence(imp, _NAMES[label])}")
         parts.append("")
     costs = _stage_costs(run_dir)
     if costs:

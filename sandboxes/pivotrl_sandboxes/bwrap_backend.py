@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -54,7 +55,15 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
+_SESSION_LOCK = threading.Lock()  # sandboxes opened from several threads (a benchmark's pool) share one dir
+
+
 def _session_dir() -> Path:
+    with _SESSION_LOCK:
+        return _make_session_dir()
+
+
+def _make_session_dir() -> Path:
     session = current_session()
     d = state_root() / f"pivotrl-bwrap-{session.id}"
     if not d.exists():

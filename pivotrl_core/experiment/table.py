@@ -197,7 +197,9 @@ def write_table(summary: dict[str, Any], path: str | Path, run: Path | None = No
     path = Path(path)
     run = Path(run) if run is not None else Path(summary.get("out", path.parent))
     plots = write_plots(summary, run, path.parent)
-    mode = "QUICK MODE (1 seed, few steps): a try-out, not a result" if summary.get("quick") else "full"
+    n = len(summary.get("seeds") or ())
+    quick = f"QUICK MODE ({n} seed{'s' * (n != 1)}, few steps): a try-out, not a result"
+    mode = quick if summary.get("quick") else "full"
     lines = [
         f"# The paper's tables in miniature ({mode})",
         "",

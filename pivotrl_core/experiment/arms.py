@@ -23,6 +23,7 @@ from ..policies.models import load_model
 from ..registry import Registry
 from ..run.context import count_rows
 from ..run.engine import Stage
+from ..run.evaluation import eval_summary
 from .config import ARMS, ExperimentConfig, e2e_for
 
 __all__ = ["ArmPaths", "arm_stages", "eval_stage", "random_turns"]
@@ -84,13 +85,8 @@ def evaluate_model(
 
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
     """The numbers the table needs from an eval document."""
-    out: dict[str, Any] = {}
-    if "held_out" in doc:
-        out["held_out"] = doc["held_out"]["summary"]["mean"]
-    if "benchmark" in doc:
-        out["benchmark"] = doc["benchmark"].get("pass^1")
+    out = eval_summary(doc)
     if "ood" in doc:
-        out["ood"] = doc["ood"]["accuracy"]
         out["ood_kl"] = (doc["ood"].get("kl") or {}).get("kl_per_token")
     if "reasoning_gym" in doc:
         out["rg"] = doc["reasoning_gym"]["accuracy"]

@@ -19,7 +19,7 @@ from . import command_lines as cl
 from .context import RunContext, count_rows
 from .engine import Stage
 
-__all__ = ["LABELS", "eval_stages", "evaluate_model"]
+__all__ = ["LABELS", "eval_stages", "eval_summary", "evaluate_model"]
 
 LABELS = {"base": "base (pi_0)", "pivotrl": "PivotRL", "sft": "SFT"}
 
@@ -50,7 +50,8 @@ def evaluate_model(ctx: RunContext, model: str, reference: str | None) -> dict[s
     return doc
 
 
-def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+def eval_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of an evaluation document (held-out, validation, benchmark, OOD)."""
     out: dict[str, Any] = {}
     if "held_out" in doc:
         out["held_out"] = doc["held_out"]["summary"]["mean"]
@@ -80,7 +81,7 @@ def _eval_stage(label: str) -> Callable[[RunContext], Stage | None]:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_output(path) as fh:
                 fh.write(json.dumps(doc, indent=2))
-            return _summary(doc)
+            return eval_summary(doc)
 
         files: list[Path] = [c for _, _, c in ctx.heldout_sets().values()]
         return Stage(

@@ -35,19 +35,10 @@ from .checkpoint import check_run_dir, latest_checkpoint, load_checkpoint, save_
 from .config import SFTConfig
 from .data import PivotSampler
 from .metrics import MetricsLogger, open_tracker, progress
+from .run_state import RESUMABLE_CHANGES
 from .setup import build_model, build_optimizer, set_lr, set_seed, trainable_parameters
 
 __all__ = ["SFTExample", "build_examples", "read_sft_inputs", "train_sft"]
-
-RESUMABLE_CHANGES = {
-    "max_steps",
-    "save_every",
-    "keep_checkpoints",
-    "progress",
-    "tensorboard",
-    "tracker",
-    "tracker_project",
-}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 from test_pipeline import CoinPlugin
 
@@ -216,3 +217,80 @@ def test_bundled_experiment_config_is_valid() -> None:
     assert quick.settings.seeds == [0] and quick.run.train.max_steps < full.run.train.max_steps
     held = {g.seed for g in full.run.heldout.generate}
     assert not held & {g.seed for g in full.settings.validation}  # SFT is never tuned on held-out tasks
+
+
+def test_table_gives_per_seed_values_and_the_variance_collapse_in_numbers(tmp_path: Path) -> None:
+    run = tmp_path / "exp"
+    fracs = {"pivotrl": [0.0, 0.25, 0.0, 0.25], "random-functional": [0.5, 0.5, 1.0, 1.0]}
+    for arm, seq in fracs.items():
+        for seed in ("0", "1"):
+            m = run / "arms" / arm / f"seed{seed}" / "train" / "metrics.jsonl"
+            m.parent.mkdir(parents=True)
+            m.write_text(
+                "".join(
+                    json.dumps({"step": i + 1, "frac_zero_variance": f}) + "\n" for i, f in enumerate(seq)
+                )
+            )
+    (run / "sft-search" / "e1-lr0.0001").mkdir(parents=True)
+    (run / "sft-search" / "e1-lr0.0001" / "manifest.json").write_text(
+        json.dumps({"stages": {"sft": {"seconds": 42.0}}})
+    )
+
+    def seeds(acc: list[float]) -> dict:
+        return {
+            str(i): {"train": {"seconds": 10.0, "rollout_turns": 8}, "eval": {"held_out": a}}
+            for i, a in enumerate(acc)
+        }
+
+    summary = {
+        "name": "t",
+        "seeds": [0, 1],
+        "profile_turns": 100,
+        "arms": {
+            "base": {"seeds": {"-": {"eval": {"held_out": 0.25}}}},
+            "pivotrl": {"seeds": seeds([0.5, 0.375])},
+            "random-functional": {"seeds": seeds([0.25, 0.125])},
+        },
+        "sft_choice": {"epochs": 1.0, "lr": 1e-4},
+    }
+    text = write_table(summary, tmp_path / "out" / "paper_table.md", run=run).read_text()
+    assert "| 43.8 +- 8.8 (n=2) | 50.0 / 37.5 |" in text  # mean +- sd, then each seed
+    # zero-variance fraction: all steps, first half (steps 1-2), second half (steps 3-4)
+    assert "| PivotRL (pivots + functional) | 0.12 | 0.12 | 0.12 | 8 |" in text
+    assert "| random turns + functional | 0.75 | 0.50 | 1.00 | 8 |" in text
+    assert "training cost 42 s" in text
+
+
+BUNDLED = Path(__file__).resolve().parents[1] / "pivotrl_core" / "data" / "experiment.toml"
+
+
+def test_gpu_size_scales_every_arm_up_on_cuda() -> None:
+    full, gpu = load_experiment(BUNDLED), load_experiment(BUNDLED, gpu=True)
+    assert gpu.size == "gpu" and full.size == "full"
+    assert len(gpu.settings.seeds) > len(full.settings.seeds)
+    assert gpu.run.train.max_steps > full.run.train.max_steps and gpu.e2e.max_steps > full.e2e.max_steps
+    assert gpu.run.data.generate.n > full.run.data.generate.n and gpu.run.profile.k > full.run.profile.k
+    assert len(gpu.run.heldout.generate) > len(full.run.heldout.generate)
+    devices = {
+        gpu.run.train.device,
+        gpu.run.sft.device,
+        gpu.e2e.device,
+        gpu.run.model.policy_options["device"],
+    }
+    assert devices == {"cuda"} and full.run.train.device == "cpu"
+    held = {g.seed for g in gpu.run.heldout.generate}
+    assert not held & {g.seed for g in gpu.settings.validation}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_gpu_size_without_cuda_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from pivotrl_core.cli import build_cli
+
+    out = tmp_path / "exp"
+    with pytest.raises(ConfigError, match=r"\[train\] device = 'cuda'.*no CUDA device.*without --gpu"):
+        run_experiment(load_experiment(BUNDLED, gpu=True), out, say=lambda m: None)
+    assert not out.exists()
+    result = CliRunner().invoke(build_cli(), ["experiment", str(BUNDLED), "--gpu", "-o", str(out)])
+    assert result.exit_code == 2 and "no CUDA device" in result.output and not out.exists()
+    both = CliRunner().invoke(build_cli(), ["experiment", str(BUNDLED), "--gpu", "--quick", "-o", str(out)])
+    assert both.exit_code == 2 and "choose one" in both.output

@@ -350,7 +350,7 @@ def test_cli_docs_cover_every_option():
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
     build_cli()
-    for name in ("extract", "export"):
+    for name in ("extract", "export", "experiment"):
         head = f"## `pivotrl {name}`"
         assert head in text
         section = text.split(head, 1)[1].split("\n## ", 1)[0]

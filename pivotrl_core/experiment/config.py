@@ -2,7 +2,8 @@
 
 The experiment builds on one ``pivotrl run`` config (``run_config``, the shared data, pi_0,
 profiling, held-out sets and evaluation settings) and says which arms to train from it, with
-which seeds. ``[quick]`` replaces some of these for ``--quick``. Every key is checked before
+which seeds. ``[quick]`` replaces some of these for ``--quick`` and ``[gpu]`` for ``--gpu`` (the
+same arms at sizes for one CUDA device). Every key is checked before
 anything runs; a wrong one stops with exit code 2 naming the file, the line and the key.
 """
 
@@ -47,7 +48,7 @@ ARMS: dict[str, ArmSpec] = {
 
 @dataclass(frozen=True)
 class Settings:
-    """``[experiment]``, ``[sft_search]``, ``[e2e]``, ``[ood]``, ``[validation]``, ``[quick]``."""
+    """``[experiment]``, ``[sft_search]``, ``[e2e]``, ``[ood]``, ``[validation]``, ``[quick]``, ``[gpu]``."""
 
     __pydantic_config__ = {"extra": "forbid"}
 
@@ -65,6 +66,10 @@ class Settings:
     ood_seed: int = 0
     ood_tasks: dict[str, dict[str, Any]] | None = None
     quick: dict[str, Any] = field(default_factory=dict)
+    gpu: dict[str, Any] = field(default_factory=dict)
+
+
+SIZES = ("full", "quick", "gpu")
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class ExperimentConfig:
     e2e: E2EConfig
     source: str
     quick: bool = False
+    size: str = "full"  # full | quick | gpu: which replacement table was applied
 
 
 def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +89,7 @@ def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
     flat = dict(doc.pop("experiment", {}))
     flat.update({f"ood_{k}": v for k, v in doc.pop("ood", {}).items()})
     flat.update({f"sft_{k}": v for k, v in doc.pop("sft_search", {}).items()})
-    for key in ("overrides", "e2e", "quick"):
+    for key in ("overrides", "e2e", "quick", "gpu"):
         if key in doc:
             flat[key] = doc.pop(key)
     if "validation" in doc:
@@ -100,18 +106,20 @@ def _line(text: str, key: str) -> str:
     return ""
 
 
-def _apply_quick(flat: dict[str, Any]) -> dict[str, Any]:
-    quick = dict(flat.get("quick", {}))
+def _apply_size(flat: dict[str, Any], size: str) -> dict[str, Any]:
+    table = dict(flat.get(size, {}))
     out = dict(flat)
-    out["overrides"] = merge_overrides(flat.get("overrides", {}), quick.pop("overrides", {}))
-    out["e2e"] = {**flat.get("e2e", {}), **quick.pop("e2e", {})}
-    out.update(quick)
+    out["overrides"] = merge_overrides(flat.get("overrides", {}), table.pop("overrides", {}))
+    out["e2e"] = {**flat.get("e2e", {}), **table.pop("e2e", {})}
+    out.update(table)
     return out
 
 
-def load_experiment(path: str | Path, quick: bool = False) -> ExperimentConfig:
-    """Read and check an experiment TOML (``quick``: with its ``[quick]`` replacements)."""
+def load_experiment(path: str | Path, quick: bool = False, gpu: bool = False) -> ExperimentConfig:
+    """Read and check an experiment TOML (``quick`` / ``gpu``: with that table's replacements)."""
     p = Path(path)
+    if quick and gpu:
+        raise ConfigError("--quick and --gpu are two sizes of the experiment: choose one")
     if not p.is_file():
         raise ConfigError(f"experiment config {p} does not exist")
     text = p.read_text(encoding="utf-8")
@@ -121,8 +129,11 @@ def load_experiment(path: str | Path, quick: bool = False) -> ExperimentConfig:
         raise ConfigError(f"invalid TOML ({e})", path=p) from None
     except KeyError as e:
         raise ConfigError(f"{p}{_line(text, e.args[0])}: unknown table [{e.args[0]}]") from None
-    if quick:
-        flat = _apply_quick(flat)
+    size = "quick" if quick else "gpu" if gpu else "full"
+    if size != "full":
+        if not flat.get(size):
+            raise ConfigError(f"{p}: --{size} needs a [{size}] table (`pivotrl help results`)")
+        flat = _apply_size(flat, size)
     try:
         settings = pydantic.TypeAdapter(Settings).validate_python(flat)
     except pydantic.ValidationError as e:
@@ -148,7 +159,7 @@ def load_experiment(path: str | Path, quick: bool = False) -> ExperimentConfig:
         )
     except TypeError as e:
         raise ConfigError(f"{p}{_line(text, 'e2e')}: [e2e] {e}") from None
-    return ExperimentConfig(settings, run, e2e, str(p), quick)
+    return ExperimentConfig(settings, run, e2e, str(p), quick, size)
 
 
 def e2e_for(cfg: ExperimentConfig, model: str, seed: int) -> E2EConfig:

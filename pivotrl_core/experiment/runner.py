@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..eval import build_eval_policy, evaluate_sets
 from ..eval.reasoning_gym import load_items, tasks_from
 from ..jsonl import atomic_output, iter_jsonl
@@ -169,11 +170,31 @@ def gather(exp: ExperimentConfig, out: Path) -> dict[str, Any]:
         "name": exp.settings.name,
         "stage_seconds_total": round(stage_seconds, 1),
         "quick": exp.quick,
+        "size": exp.size,
         "seeds": exp.settings.seeds,
         "profile_turns": _profile_turns(out / "shared"),
         "shared": {k: _result(out / "shared", k) for k in ("warmup", "profile", "select")},
         "arms": arms,
     }
+
+
+def _check_devices(exp: ExperimentConfig) -> None:
+    """A CUDA device named anywhere in the config must exist: refuse before any stage runs."""
+    named = {
+        "[train] device": exp.run.train.device,
+        "[sft] device": exp.run.sft.device,
+        "[e2e] device": exp.e2e.device,
+        "[model] policy_options.device": str(exp.run.model.policy_options.get("device", "cpu")),
+    }
+    cuda = {k: v for k, v in named.items() if v.startswith("cuda")}
+    if not cuda:
+        return
+    import torch  # only when a CUDA device is asked for
+
+    if not torch.cuda.is_available():
+        where = ", ".join(f"{k} = {v!r}" for k, v in cuda.items())
+        hint = "run without --gpu for the CPU sizes" if exp.size == "gpu" else 'set them to "cpu"'
+        raise ConfigError(f"{exp.source}: {where}, but torch sees no CUDA device here; {hint}")
 
 
 def run_experiment(
@@ -188,6 +209,7 @@ def run_experiment(
     exp = config if isinstance(config, ExperimentConfig) else load_experiment(config, quick=quick)
     registry = registry or get_registry()
     preflight(exp.run, registry)
+    _check_devices(exp)
     if exp.settings.ood_reasoning_gym:
         load_items(tasks_from(exp.settings.ood_tasks, 1))  # installed, and every task's options valid
     root = Path(out)

@@ -70,15 +70,21 @@ def _seconds(summary: dict[str, Any], arm: str) -> list[float]:
     return [float(s["train"]["seconds"]) for s in seeds if (s.get("train") or {}).get("seconds") is not None]
 
 
+def _per_seed(vals: Sequence[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in vals) if vals else "n/a"
+
+
 def _table1(summary: dict[str, Any]) -> list[str]:
     rows = [
-        "| arm | held-out turn accuracy (%) | paper, tau2 (%) | training seconds | rollout turns |",
-        "|---|---|---|---|---|",
+        "| arm | held-out turn accuracy (%) | per seed | paper, tau2 (%) | training seconds "
+        "| rollout turns |",
+        "|---|---|---|---|---|---|",
     ]
     for arm in summary["arms"]:
         paper = PAPER["in_domain"].get(arm)
+        vals = _values(summary, arm, "held_out")
         rows.append(
-            f"| {ARMS[arm].label} | {_cell(_values(summary, arm, 'held_out'))} | "
+            f"| {ARMS[arm].label} | {_cell(vals)} | {_per_seed(vals)} | "
             f"{paper if paper is not None else '-'} | {_cell(_seconds(summary, arm), 0)} | "
             f"{_cell(_turns(summary, arm), 0)} |"
         )
@@ -155,6 +161,35 @@ def _zero_var(run: Path, arm: str, seed: str) -> list[tuple[int, float]]:
     ]
 
 
+def _collapse(summary: dict[str, Any], run: Path) -> list[str]:
+    """Figure 3b in numbers: the fraction of zero-variance groups, first and second half of training."""
+    rows = [
+        "| arm | zero-variance groups, all steps | first half | second half | steps x seeds |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in ("pivotrl", "random-functional", "pivots-exact", "random-exact"):
+        pts = [p for seed in summary["arms"].get(arm, {}).get("seeds", {}) for p in _zero_var(run, arm, seed)]
+        if not pts:
+            continue
+        last = max(step for step, _ in pts)
+        early = [f for step, f in pts if step <= last / 2]
+        late = [f for step, f in pts if step > last / 2]
+        rows.append(
+            f"| {ARMS[arm].label} | {statistics.fmean(f for _, f in pts):.2f} | "
+            f"{statistics.fmean(early) if early else float('nan'):.2f} | "
+            f"{statistics.fmean(late) if late else float('nan'):.2f} | {len(pts)} |"
+        )
+    return rows if len(rows) > 2 else ["No GRPO metrics found."]
+
+
+def _sft_search_seconds(run: Path) -> float:
+    return sum(
+        float(e.get("seconds") or 0)
+        for m in (run / "sft-search").glob("*/manifest.json")
+        for e in json.loads(m.read_text(encoding="utf-8"))["stages"].values()
+    )
+
+
 def write_plots(summary: dict[str, Any], run: Path, folder: Path) -> list[Path]:
     """Figure 3 (accuracy vs rollout turns) and the zero-variance fraction per step."""
     import matplotlib
@@ -199,7 +234,7 @@ def write_table(summary: dict[str, Any], path: str | Path, run: Path | None = No
     plots = write_plots(summary, run, path.parent)
     n = len(summary.get("seeds") or ())
     quick = f"QUICK MODE ({n} seed{'s' * (n != 1)}, few steps): a try-out, not a result"
-    mode = quick if summary.get("quick") else "full"
+    mode = quick if summary.get("quick") else {"gpu": "GPU sizes"}.get(summary.get("size", ""), "full")
     lines = [
         f"# The paper's tables in miniature ({mode})",
         "",
@@ -225,9 +260,15 @@ def write_table(summary: dict[str, Any], path: str | Path, run: Path | None = No
         "",
         _ratio(summary),
         "",
+        "Variance collapse (Figure 3b): the fraction of each step's groups whose G samples all scored "
+        "the same (no GRPO gradient), over every seed.",
+        "",
+        *_collapse(summary, run),
+        "",
         *[f"![{p.stem}]({p.name})" for p in plots],
         "",
-        f"SFT settings chosen on the validation split: {summary.get('sft_choice') or 'n/a'}.",
+        f"SFT settings chosen on the validation split: {summary.get('sft_choice') or 'n/a'} "
+        f"(the search's training cost {_sft_search_seconds(run):.0f} s, besides the SFT arm's own).",
         "",
     ]
     with atomic_output(path) as fh:
